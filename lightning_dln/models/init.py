@@ -1,0 +1,123 @@
+"""Initialisations of a deep linear stack, as dense factor matrices.
+
+All functions return a list of ``(G, d_j, d_{j-1})`` matrices, ``W_1`` (at the input) first, for
+layer widths ``dims = [d_0 = in, d_1, ..., d_N = out]``; the stack loads them into its factors.
+The balanced construction is THEORY.md section 1 (Arora, Cohen, Hazan 2018).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+INITS = ("balanced", "orthogonal", "identity_residual", "small")
+
+
+def semi_orthogonal(groups: int, rows: int, cols: int, identity: bool = False) -> Tensor:
+    """Return ``(G, rows, cols)`` matrices with orthonormal columns (rows >= cols) or rows.
+
+    Args:
+        groups: number of independent matrices.
+        rows: rows of each matrix.
+        cols: columns of each matrix.
+        identity: return the rectangular identity embedding instead of a Haar-random one.
+    """
+    if identity:
+        return torch.eye(rows, cols, dtype=torch.float64).expand(groups, rows, cols).clone()
+    big, small = max(rows, cols), min(rows, cols)
+    q, r = torch.linalg.qr(torch.randn(groups, big, small, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)  # Haar measure
+    return q if rows >= cols else q.transpose(-1, -2)
+
+
+def balanced_from_target(target: Tensor, dims: list[int], identity_basis: bool = False) -> list[Tensor]:
+    """Exactly balanced factors whose product is ``target`` (THEORY.md section 1).
+
+    With the SVD ``target = U S V^T`` of rank ``r = min(m, n)``:
+    ``W_1 = Q_1 S^{1/N} V^T``, ``W_j = Q_j S^{1/N} Q_{j-1}^T``, ``W_N = U S^{1/N} Q_{N-1}^T``,
+    where ``Q_j (d_j, r)`` have orthonormal columns. Every imbalance
+    ``W_{j+1}^T W_{j+1} - W_j W_j^T`` is zero and the product is ``target`` exactly (in exact
+    arithmetic; computed in float64).
+
+    Args:
+        target: ``(G, m, n)`` end-to-end matrices.
+        dims: ``[n, d_1, ..., d_{N-1}, m]``; hidden widths must be ``>= min(m, n)``.
+        identity_basis: use identity embeddings for ``Q_j`` (keeps diagonal targets diagonal).
+    """
+    groups, m, n = target.shape
+    if dims[0] != n or dims[-1] != m:
+        raise ValueError(f"dims must start with {n} and end with {m}, got {dims}")
+    depth = len(dims) - 1
+    if depth == 1:
+        return [target.double().clone()]
+    r = min(m, n)
+    if min(dims[1:-1]) < r:
+        raise ValueError(
+            f"balanced init needs hidden widths >= min(out, in) = {r}, got widths {dims[1:-1]}"
+        )
+    if identity_basis:
+        u = torch.eye(m, r, dtype=torch.float64).expand(groups, m, r)
+        s = torch.diagonal(target.double()[:, :r, :r], dim1=-2, dim2=-1)
+        v = torch.eye(n, r, dtype=torch.float64).expand(groups, n, r)
+    else:
+        u, s, vh = torch.linalg.svd(target.double(), full_matrices=False)
+        v = vh.transpose(-1, -2)
+    root = s.clamp_min(0.0).pow(1.0 / depth).unsqueeze(-2)  # (G, 1, r)
+    qs = [v] + [semi_orthogonal(groups, d, r, identity_basis) for d in dims[1:-1]] + [u]
+    # W_j = Q_j S^{1/N} Q_{j-1}^T with Q_0 = V and Q_N = U.
+    return [(qs[j] * root) @ qs[j - 1].transpose(-1, -2) for j in range(1, depth + 1)]
+
+
+def init_matrices(
+    init: str,
+    dims: list[int],
+    groups: int,
+    scale: float,
+    target: Tensor | None = None,
+    identity_basis: bool = False,
+) -> list[Tensor]:
+    """Factor matrices for the named initialisation (one of :data:`INITS`).
+
+    Args:
+        init: ``balanced`` (exactly balanced, end-to-end ``target`` or ``scale`` times a
+            semi-orthogonal matrix, so every singular value equals ``scale``), ``orthogonal``
+            (each factor ``scale^{1/N}`` times a random semi-orthogonal matrix),
+            ``identity_residual`` (square hidden factors exactly the identity; the rectangular
+            input/output factors semi-orthogonal sharing ``scale``), ``small`` (i.i.d. Gaussian
+            factors, per-entry std ``scale^{1/N} / sqrt(fan_in)``: unbalanced; use a small
+            ``scale`` for the small-initialisation regime of THEORY.md section 4).
+        dims: ``[in, d_1, ..., out]``.
+        groups: number of independent maps.
+        scale: target scale of the end-to-end map (> 0).
+        target: optional ``(G, out, in)`` end-to-end matrix for ``balanced``.
+        identity_basis: use identity instead of random orthonormal bases (diagonal factors).
+    """
+    depth = len(dims) - 1
+    if init == "balanced":
+        if target is None:
+            target = scale * semi_orthogonal(groups, dims[-1], dims[0], identity_basis)
+        return balanced_from_target(target, dims, identity_basis)
+    if init == "orthogonal":
+        root = scale ** (1.0 / depth)
+        return [
+            root * semi_orthogonal(groups, dims[j + 1], dims[j], identity_basis)
+            for j in range(depth)
+        ]
+    if init == "identity_residual":
+        rect = [j for j in range(depth) if dims[j] != dims[j + 1]]
+        root = scale ** (1.0 / max(len(rect), 1))
+        mats = []
+        for j in range(depth):
+            if dims[j] == dims[j + 1]:
+                eye = torch.eye(dims[j], dtype=torch.float64).expand(groups, dims[j], dims[j])
+                mats.append((root if not rect and j == 0 else 1.0) * eye.clone())
+            else:
+                mats.append(root * semi_orthogonal(groups, dims[j + 1], dims[j], identity_basis))
+        return mats
+    if init == "small":
+        root = scale ** (1.0 / depth)
+        return [
+            root * torch.randn(groups, dims[j + 1], dims[j], dtype=torch.float64) / dims[j] ** 0.5
+            for j in range(depth)
+        ]
+    raise ValueError(f"init must be one of {INITS}, got {init!r}")

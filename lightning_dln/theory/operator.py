@@ -1,0 +1,263 @@
+"""The depth-N operator ``P_N[W]`` (Menon-Yu's ``A_{N,W}``) in closed form, and its reference.
+
+THEORY.md section 2: for exactly balanced factors, gradient flow on the factors moves the
+end-to-end matrix ``W`` (m x n) by ``dW/dt = -P_N[W](G)`` with
+
+    P_N[W](G) = sum_{j=1..N} (W W^T)^{(N-j)/N} G (W^T W)^{(j-1)/N}.
+
+With the full SVD ``W = U S V^T`` and the singular values padded with zeros to ``a`` (length m)
+and ``b`` (length n), ``P_N[W](G) = U [(U^T G V) o K] V^T`` where
+
+    K_lk = sum_j a_l^{2(N-j)/N} b_k^{2(j-1)/N} = (a_l^2 - b_k^2) / (a_l^{2/N} - b_k^{2/N}).
+
+Round-off singular values: at large N, ``s^{2/N}`` of a round-off singular value is O(1)
+(``(1e-16)^{2/64} = 0.32``), which would wrongly switch on kernel directions. Singular values
+``<= rcond * sigma_max`` are therefore treated as exact zeros; the default
+``rcond = max(m, n) * eps(dtype)`` is numpy's ``matrix_rank`` tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lightning_dln.theory._checks import (
+    check_depth,
+    check_matrix,
+    check_rcond,
+    check_same_shape,
+    default_rcond,
+)
+from lightning_dln.theory.kernel import multiplier
+
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Return the dtype the SVD runs in (half precisions are upcast to float32)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def thresholded_svd(
+    w: torch.Tensor, rcond: float | None = None, *, full_matrices: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SVD of ``w`` (``(..., m, n)``) with round-off singular values set to exact zeros.
+
+    Args:
+        w: Matrix or batch of matrices, already validated.
+        rcond: Relative threshold; singular values ``<= rcond * sigma_max`` (per matrix) become
+            0. ``None`` means ``max(m, n) * eps(dtype)``.
+        full_matrices: Passed to :func:`torch.linalg.svd`.
+
+    Returns:
+        ``(U, s, Vh)`` as :func:`torch.linalg.svd` returns them, ``s`` thresholded.
+
+    """
+    m, n = w.shape[-2], w.shape[-1]
+    u, s, vh = torch.linalg.svd(w, full_matrices=full_matrices)
+    tol = default_rcond(m, n, w.dtype) if rcond is None else rcond
+    s = torch.where(s > tol * s[..., :1], s, torch.zeros_like(s))  # (..., min(m, n))
+    return u, s, vh
+
+
+def _padded(s: torch.Tensor, length: int) -> torch.Tensor:
+    """Pad the singular values ``(..., k)`` with zeros to ``(..., length)``."""
+    extra = length - s.shape[-1]
+    if extra == 0:
+        return s
+    return torch.cat([s, s.new_zeros(*s.shape[:-1], extra)], dim=-1)
+
+
+def svd_multiplier(s: torch.Tensor, m: int, n: int, depth: float, normalized: bool) -> torch.Tensor:
+    """Return ``K`` of shape ``(..., m, n)`` for singular values ``s`` of an ``m x n`` matrix."""
+    a = _padded(s, m).unsqueeze(-1)  # (..., m, 1)
+    b = _padded(s, n).unsqueeze(-2)  # (..., 1, n)
+    return multiplier(a, b, depth, normalized)
+
+
+def depth_operator(
+    W: torch.Tensor,
+    G: torch.Tensor,
+    depth: float,
+    rcond: float | None = None,
+    normalized: bool = False,
+) -> torch.Tensor:
+    """Apply the depth-N operator ``P_N[W]`` to ``G`` in closed form (one full SVD).
+
+    Args:
+        W: End-to-end matrix ``(m, n)`` or a batch ``(..., m, n)``.
+        G: Loss gradient with respect to ``W``, same shape as ``W``.
+        depth: ``N``, an integer ``>= 1``, or ``math.inf`` for the infinite-depth limit
+            ``A_inf[W](G) = integral_0^1 (W W^T)^{1-s} G (W^T W)^s ds`` (logarithmic-mean
+            multiplier). ``P_N`` grows like N, so ``math.inf`` always returns the 1/N-normalised
+            limit, whatever ``normalized`` says.
+        rcond: Relative threshold for round-off singular values (see module docstring);
+            ``None`` means ``max(m, n) * eps(W.dtype)``.
+        normalized: Return ``P_N[W](G) / N`` (the operator of the per-layer-rate ``lr0 / N``
+            flow in time ``tau = N t``), which converges to ``A_inf`` with error O(1/N).
+
+    Returns:
+        ``P_N[W](G)`` (or ``P_N[W](G) / N``, or ``A_inf[W](G)``), shape and dtype of ``G``.
+
+    Raises:
+        ValueError: For a non-matrix, non-finite or shape-mismatched ``W``/``G``, an invalid
+            ``depth`` or ``rcond``.
+
+    """
+    check_matrix("W", W)
+    check_matrix("G", G)
+    check_same_shape("W", W, "G", G)
+    n_depth = check_depth(depth)
+    tol = check_rcond(rcond)
+    return _apply(W, G, n_depth, tol, normalized)
+
+
+def _apply(
+    W: torch.Tensor, G: torch.Tensor, depth: float, rcond: float | None, normalized: bool
+) -> torch.Tensor:
+    """Unchecked :func:`depth_operator` (used by the optimizer after its own checks)."""
+    if depth == 1:
+        return G.clone()
+    work = _work_dtype(W.dtype)
+    w, g = W.to(work), G.to(work)
+    m, n = w.shape[-2], w.shape[-1]
+    u, s, vh = thresholded_svd(w, rcond)  # (..., m, m), (..., k), (..., n, n)
+    k = svd_multiplier(s, m, n, depth, normalized)  # (..., m, n)
+    g_svd = u.mT @ g @ vh.mT  # (..., m, n): U^T G V
+    return (u @ (g_svd * k) @ vh).to(G.dtype)
+
+
+def depth_operator_reference(
+    W: torch.Tensor, G: torch.Tensor, depth: int, rcond: float | None = None
+) -> torch.Tensor:
+    """Literal sum ``sum_j (W W^T)^{(N-j)/N} G (W^T W)^{(j-1)/N}`` (slow; a test reference).
+
+    PSD matrix powers come from :func:`torch.linalg.eigh`; the 0-th power is the identity,
+    kernel included. Eigenvalues of ``W W^T`` / ``W^T W`` ``<= rcond * lambda_max`` (default
+    ``max(m, n) * eps``) are treated as zero, i.e. singular values below about
+    ``sqrt(rcond) * sigma_max`` count as zero here (forming ``W W^T`` squares the round-off).
+
+    Args:
+        W: End-to-end matrix ``(m, n)`` or a batch ``(..., m, n)``.
+        G: Gradient, same shape as ``W``.
+        depth: ``N``, an integer ``>= 1`` (cost and memory grow linearly with N).
+        rcond: Relative eigenvalue threshold, ``None`` for the default.
+
+    Returns:
+        ``P_N[W](G)``, shape and dtype of ``G``.
+
+    Raises:
+        ValueError: For invalid matrices, shapes, ``depth`` (must be finite) or ``rcond``.
+
+    """
+    check_matrix("W", W)
+    check_matrix("G", G)
+    check_same_shape("W", W, "G", G)
+    n_depth = int(check_depth(depth, allow_inf=False))
+    tol = check_rcond(rcond)
+    m, n = W.shape[-2], W.shape[-1]
+    tol = default_rcond(m, n, W.dtype) if tol is None else tol
+    exps = torch.arange(n_depth, dtype=W.dtype, device=W.device) / n_depth  # (N,): (j-1)/N
+
+    def powers(sym: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        lam, q = torch.linalg.eigh(sym)  # (..., d), (..., d, d)
+        lam = torch.where(lam > tol * lam[..., -1:], lam, torch.zeros_like(lam))
+        lam_p = lam.unsqueeze(0) ** p.view(-1, *([1] * lam.ndim))  # (N, ..., d); 0**0 = 1
+        return (q * lam_p.unsqueeze(-2)) @ q.mT  # (N, ..., d, d)
+
+    left = powers(W @ W.mT, exps.flip(0))  # (N, ..., m, m): exponent (N-j)/N
+    right = powers(W.mT @ W, exps)  # (N, ..., n, n): exponent (j-1)/N
+    return (left @ G @ right).sum(dim=0)
+
+
+def riemannian_metric(
+    W: torch.Tensor,
+    Z: torch.Tensor,
+    depth: float,
+    rcond: float | None = None,
+    atol: float | None = None,
+) -> torch.Tensor:
+    """Return ``g_N(Z, Z) = Tr(Z^T A_{N,W}^{-1} Z)``, the depth-N metric at ``W``.
+
+    The metric lives on the manifold of matrices of the rank of ``W``. In the SVD basis
+    ``Z~ = U^T Z V`` it is ``sum Z~_lk^2 / K_lk`` over entries with ``K_lk > 0``. Entries with
+    ``K_lk = 0`` (row and column both in the kernel of ``W``, N >= 2; for ``math.inf`` any
+    kernel row or column) are not tangent to the fixed-rank manifold: if ``|Z~_lk| > atol`` there
+    the result is ``inf``. ``depth=math.inf`` uses the normalised limit ``A_inf``.
+
+    Args:
+        W: End-to-end matrix ``(m, n)`` or a batch ``(..., m, n)``.
+        Z: Tangent vector, same shape as ``W``.
+        depth: ``N``, an integer ``>= 1`` or ``math.inf``.
+        rcond: Relative singular-value threshold (see :func:`depth_operator`).
+        atol: Absolute tolerance for non-tangent components; ``None`` means
+            ``sqrt(eps) * ||Z||_F`` per matrix.
+
+    Returns:
+        Tensor of shape ``W.shape[:-2]`` (0-d for a single matrix), ``>= 0`` or ``inf``.
+
+    Raises:
+        ValueError: For invalid matrices, shapes, ``depth``, ``rcond`` or negative ``atol``.
+
+    """
+    check_matrix("W", W)
+    check_matrix("Z", Z)
+    check_same_shape("W", W, "Z", Z)
+    n_depth = check_depth(depth)
+    tol = check_rcond(rcond)
+    if atol is not None and (not math.isfinite(atol) or atol < 0):
+        raise ValueError(f"atol must be None or a finite number >= 0, got {atol!r}")
+    m, n = W.shape[-2], W.shape[-1]
+    u, s, vh = thresholded_svd(W.to(_work_dtype(W.dtype)), tol)
+    k = svd_multiplier(s, m, n, n_depth, normalized=False)  # (..., m, n)
+    z = u.mT @ Z.to(u.dtype) @ vh.mT  # (..., m, n): U^T Z V
+    pos = k > 0
+    value = torch.where(pos, z.square() / torch.where(pos, k, 1.0), 0.0).sum(dim=(-2, -1))
+    if atol is None:
+        bound = math.sqrt(torch.finfo(u.dtype).eps) * torch.linalg.matrix_norm(z)  # (...)
+    else:
+        bound = torch.full_like(value, atol)
+    outside = torch.where(pos, 0.0, z.abs()).amax(dim=(-2, -1))  # (...)
+    return torch.where(outside > bound, torch.full_like(value, math.inf), value)
+
+
+def singular_value_velocity(
+    W: torch.Tensor,
+    G: torch.Tensor,
+    depth: float,
+    rcond: float | None = None,
+    normalized: bool = False,
+) -> torch.Tensor:
+    """Return ``d sigma_r / dt = -N sigma_r^{2-2/N} <G, u_r v_r^T>`` for every singular value.
+
+    Valid for distinct non-zero singular values (Arora, Cohen, Hu, Luo 2019); zero singular
+    values (after the ``rcond`` threshold) give 0 for N >= 2. ``normalized`` divides by N
+    (time ``tau = N t``); ``depth=math.inf`` returns the normalised limit
+    ``-sigma_r^2 <G, u_r v_r^T>``.
+
+    Args:
+        W: End-to-end matrix ``(m, n)`` or a batch ``(..., m, n)``.
+        G: Loss gradient with respect to ``W``, same shape.
+        depth: ``N``, an integer ``>= 1`` or ``math.inf``.
+        rcond: Relative singular-value threshold (see :func:`depth_operator`).
+        normalized: Divide by N.
+
+    Returns:
+        Tensor ``(..., min(m, n))``, ordered like the singular values (descending).
+
+    Raises:
+        ValueError: For invalid matrices, shapes, ``depth`` or ``rcond``.
+
+    """
+    check_matrix("W", W)
+    check_matrix("G", G)
+    check_same_shape("W", W, "G", G)
+    n_depth = check_depth(depth)
+    tol = check_rcond(rcond)
+    work = _work_dtype(W.dtype)
+    u, s, vh = thresholded_svd(W.to(work), tol, full_matrices=False)  # (..., m, k) (..., k, n)
+    proj = (u * (G.to(work) @ vh.mT)).sum(dim=-2)  # (..., k): <G, u_r v_r^T>
+    if math.isinf(n_depth):
+        rate = s.square()
+    else:
+        rate = s ** (2.0 - 2.0 / n_depth) * (1.0 if normalized else n_depth)
+    return (-rate * proj).to(G.dtype)
