@@ -110,13 +110,20 @@ class LowRankFactor(Factor):
         return apply_grouped(apply_grouped(x, self.v), self.u)  # (..., G, r) in the middle
 
     def set_matrix(self, matrix: Tensor) -> None:
-        """Best rank-``r`` approximation (exact when ``rank(matrix) <= r``), split as balanced."""
+        """Best rank-``r`` approximation (exact when ``rank(matrix) <= r``), split as balanced.
+
+        Unused rank directions get random ``U`` columns and zero ``V`` rows: the product is
+        unchanged, but ``U V = 0`` is not left at the saddle where neither factor gets a gradient.
+        """
         matrix = self._check_target(matrix)
         u, s, vh = torch.linalg.svd(matrix.double(), full_matrices=False)
         k = min(self.rank, s.shape[-1])
         root = s[..., :k].sqrt()
-        new_u = torch.zeros(self.u.shape, dtype=torch.float64, device=matrix.device)
+        new_u = torch.randn(self.u.shape, dtype=torch.float64, device=matrix.device)
+        new_u /= self.out_features**0.5
         new_v = torch.zeros(self.v.shape, dtype=torch.float64, device=matrix.device)
+        alive = (root > 1e-6 * root.amax(-1, keepdim=True).clamp_min(1e-300)).unsqueeze(-2)
+        new_u[..., :k] = torch.where(alive, u[..., :k] * root.unsqueeze(-2), new_u[..., :k])
         new_u[..., :k] = u[..., :k] * root.unsqueeze(-2)
         new_v[..., :k, :] = root.unsqueeze(-1) * vh[..., :k, :]
         with torch.no_grad():

@@ -36,7 +36,8 @@ class DeepLinear(nn.Module):
         width: hidden width (default ``max(in, out)``, so depth never limits the rank).
         factor: factor kind, one of ``dense``, ``lowrank``, ``diagonal``.
         rank: rank of ``lowrank`` factors.
-        residual: use the residual form ``I + A_j`` for square factors.
+        residual: use the residual form ``I + A_j`` for square factors (``A_j`` of the chosen
+            kind); the rectangular input/output projections of a residual stack are dense.
         init: ``balanced``, ``orthogonal``, ``identity_residual`` or ``small``
             (see :func:`lightning_dln.models.init.init_matrices`).
         init_scale: scale of the end-to-end map at initialisation (> 0).
@@ -91,8 +92,12 @@ class DeepLinear(nn.Module):
 
     def _make_factor(self, j: int, rank: int | None) -> Factor:
         d_in, d_out = self.dims[j], self.dims[j + 1]
+        if self.residual and d_in != d_out:
+            # The rectangular projections of a residual stack stay dense: a low-rank or diagonal
+            # projection would cap the rank of the whole map.
+            return make_factor("dense", d_in, d_out, self.groups)
         inner = make_factor(self.factor_kind, d_in, d_out, self.groups, rank)
-        return ResidualFactor(inner) if self.residual and d_in == d_out else inner
+        return ResidualFactor(inner) if self.residual else inner
 
     @torch.no_grad()
     def reset_parameters(self, target: Tensor | None = None) -> None:

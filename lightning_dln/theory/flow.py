@@ -57,7 +57,8 @@ class DepthFlow(torch.optim.Optimizer):
 
     Raises:
         ValueError: At construction for invalid hyperparameters (also in param groups), and at
-            ``step`` for a non-finite gradient of a matrix parameter.
+            ``step`` for a non-finite matrix parameter or gradient (the SVD
+            would fail or spread NaNs).
 
     Example:
         >>> w = torch.nn.Parameter(torch.randn(3, 5))
@@ -127,6 +128,11 @@ class DepthFlow(torch.optim.Optimizer):
                     if not bool(torch.isfinite(grad).all()):
                         raise ValueError(
                             f"gradient of a parameter of shape {tuple(p.shape)} is not finite"
+                        )
+                    if not bool(torch.isfinite(p).all()):
+                        raise ValueError(
+                            f"parameter of shape {tuple(p.shape)} is not finite (training "
+                            "diverged: lower lr)"
                         )
                     direction = _apply(p, grad, depth, group["rcond"], normalized=True)
                 else:

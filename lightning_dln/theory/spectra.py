@@ -123,7 +123,8 @@ def orbit_gram_logdet(factors: Sequence[torch.Tensor]) -> float:
         factors: ``[W_1, ..., W_N]``, all square ``(d, d)`` (no batch), N >= 2.
 
     Returns:
-        ``1/2 log det(Gram)`` as a float (``-inf`` if the Gram matrix is singular).
+        ``1/2 log det(Gram)`` as a float; ``-inf`` if the Gram matrix is numerically singular
+        (smallest eigenvalue ``<= size * eps * largest``).
 
     Raises:
         ValueError: For invalid, non-square, batched or fewer than 2 factors.
@@ -148,5 +149,7 @@ def orbit_gram_logdet(factors: Sequence[torch.Tensor]) -> float:
         tangent[:, j + 1] = -ws[j + 1] @ basis  # -W_{j+1} Omega_j
         rows.append(tangent.reshape(n_pairs, n_depth * d * d))  # (P, N d^2)
     t = torch.cat(rows, dim=0)  # ((N-1) P, N d^2)
-    sign, logabs = torch.linalg.slogdet(t @ t.mT)
-    return 0.5 * float(logabs) if float(sign) > 0 else -math.inf
+    lam = torch.linalg.eigvalsh(t @ t.mT)  # ((N-1) P,) ascending, >= 0 up to round-off
+    if float(lam[0]) <= lam.numel() * torch.finfo(torch.float64).eps * float(lam[-1]):
+        return -math.inf  # numerically singular: a zero pair of singular values
+    return 0.5 * float(torch.log(lam).sum())
