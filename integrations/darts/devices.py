@@ -42,6 +42,7 @@ def single_device_trainer_params(trainer_params: dict[str, Any],
 
     Returns:
         Kwargs for ``pytorch_lightning.Trainer`` (``callbacks`` included, as darts expects).
+
     """
     params = dict(trainer_params)
     for key in ("strategy", "num_nodes", "sync_batchnorm"):

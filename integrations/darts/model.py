@@ -33,10 +33,11 @@ from darts.models.forecasting.torch_forecasting_model import (
 from darts.utils.data.torch_datasets.utils import TorchTrainingSample
 from darts.utils.serialization import add_safe_globals
 
-from lightning_dln.integrations.darts.devices import single_device_trainer_params, uses_many_devices
-from lightning_dln.integrations.darts.module import DLNModule
 from lightning_dln.models import CollapsedForecaster, DLNConfig
 from lightning_dln.theory import DepthFlow
+
+from .devices import single_device_trainer_params, uses_many_devices
+from .module import DLNModule
 
 DLN_ARGS = tuple(f.name for f in dataclasses.fields(DLNConfig))
 """Constructor arguments that belong to the core architecture (the rest belong to darts)."""
@@ -65,6 +66,7 @@ class DeepLinearModel(MixedCovariatesTorchModel):
 
     Raises:
         ValueError: at construction, for any invalid architecture argument.
+
     """
 
     def __init__(
@@ -141,7 +143,7 @@ class DeepLinearModel(MixedCovariatesTorchModel):
         return True
 
     def collapse(self) -> CollapsedForecaster:
-        """The trained network's exact end-to-end affine map (one matrix product at any depth).
+        """Return the exact end-to-end affine map of the trained network (one matrix product).
 
         Returns:
             The core :class:`~lightning_dln.models.CollapsedForecaster`; its forward takes
@@ -149,6 +151,7 @@ class DeepLinearModel(MixedCovariatesTorchModel):
 
         Raises:
             ValueError: before ``fit``, or for the nonlinear control (``activation`` set).
+
         """
         self._check_collapsible()
         return self.model.collapse()
@@ -163,6 +166,7 @@ class DeepLinearModel(MixedCovariatesTorchModel):
 
         Returns:
             The model itself.
+
         """
         if enabled:
             self._check_collapsible()

@@ -38,6 +38,7 @@ class DLNModule(PLForecastingModule):
         n_static_covariates: ``S``, flattened static covariates.
         **kwargs: darts' :class:`PLForecastingModule` arguments (chunk lengths, loss, likelihood,
             optimizer, scheduler, ``use_reversible_instance_norm``, ...).
+
     """
 
     def __init__(self, n_targets: int, config: dict, nr_params: int = 1,
@@ -69,11 +70,12 @@ class DLNModule(PLForecastingModule):
         return PLModuleOutput(prediction=net(x_in.past_target, past, future, static))
 
     def collapse(self) -> CollapsedForecaster:
-        """The exact end-to-end affine map of :attr:`net`, accumulated in float64.
+        """Return the exact end-to-end affine map of :attr:`net`, accumulated in float64.
 
         Returns:
             A :class:`~lightning_dln.models.CollapsedForecaster` in the dtype and on the
             device of :attr:`net`, with the same forward.
+
         """
         param = next(self.net.parameters())
         return self.net.collapse(torch.float64).to(device=param.device, dtype=param.dtype)
@@ -89,5 +91,5 @@ class DLNModule(PLForecastingModule):
         self._collapsed = []
 
     def linear_operator(self) -> tuple[Tensor, Tensor]:
-        """The full normalised-space operator (see ``DeepLinearTimeSeries.linear_operator``)."""
+        """Return the normalised-space operator (see ``DeepLinearTimeSeries.linear_operator``)."""
         return self.net.linear_operator()

@@ -20,13 +20,13 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         'pip install "lightning-dln[pytorch-forecasting]"'
     ) from err
 
-from lightning_dln.integrations.pytorch_forecasting._data import synthetic_panel
-from lightning_dln.integrations.pytorch_forecasting._model import (
+from ._data import synthetic_panel
+from ._model import (
     DATASET_ARGUMENTS,
     HOST_ARGUMENTS,
     DeepLinear,
 )
-from lightning_dln.integrations.pytorch_forecasting._pkg import DeepLinear_pkg
+from ._pkg import DeepLinear_pkg
 
 __all__ = ["DATASET_ARGUMENTS", "HOST_ARGUMENTS", "DeepLinear", "DeepLinear_pkg",
            "synthetic_panel"]

@@ -23,6 +23,7 @@ def synthetic_panel(n_series: int = 6, length: int = 48, seed: int = 0) -> pd.Da
         Columns ``agency``, ``sku``, ``time_idx``, ``target`` and ``target2`` (positive),
         known reals ``price`` and ``season``, unknown real ``promo``, static real ``size`` and
         the categorical ``colour`` (static, for bad-input tests).
+
     """
     if n_series < 1 or length < 2:
         raise ValueError(f"need n_series >= 1 and length >= 2, got {n_series}, {length}")

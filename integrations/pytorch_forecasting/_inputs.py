@@ -34,6 +34,7 @@ def dataset_inputs(dataset: Any, ignore_categoricals: bool = False) -> dict[str,
     Raises:
         ValueError: categorical target, variable encoder or prediction length, targets missing
             from the reals, or categorical variables without ``ignore_categoricals``.
+
     """
     from pytorch_forecasting.data.encoders import MultiNormalizer, NaNLabelEncoder
 
@@ -99,6 +100,7 @@ def core_inputs(x: dict[str, Tensor], encoder_length: int, prediction_length: in
     Raises:
         ValueError: the batch's encoder length, prediction length or number of continuous
             columns differs from what the model was built for.
+
     """
     enc, dec = x["encoder_cont"], x["decoder_cont"]  # (B, L, R), (B, H, R)
     lengths = x.get("encoder_lengths")

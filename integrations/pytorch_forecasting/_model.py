@@ -22,12 +22,13 @@ from pytorch_forecasting.metrics import MAE, MAPE, MASE, RMSE, SMAPE, Distributi
 from pytorch_forecasting.models.base import BaseModel
 from torch import Tensor, nn
 
-from lightning_dln.integrations.pytorch_forecasting._inputs import (
+from lightning_dln.models import CollapsedForecaster, DeepLinearTimeSeries, DLNConfig
+
+from ._inputs import (
     core_inputs,
     dataset_inputs,
     positions,
 )
-from lightning_dln.models import CollapsedForecaster, DeepLinearTimeSeries, DLNConfig
 
 #: Arguments derived from the ``TimeSeriesDataSet`` by ``from_dataset`` (never pass them there).
 DATASET_ARGUMENTS = ("encoder_length", "prediction_length", "targets", "x_reals", "past_reals",
@@ -72,12 +73,13 @@ class DeepLinear(BaseModel):
         >>> model = DeepLinear.from_dataset(dataset, depth=3, width=16)
         >>> model.network.lookback, model.network.horizon, len(model.network.stacks[0].factors)
         (12, 4, 3)
+
     """
 
     @classmethod
     def _pkg(cls) -> type:
         """Package class registering the model with pytorch-forecasting's test suite."""
-        from lightning_dln.integrations.pytorch_forecasting._pkg import DeepLinear_pkg
+        from ._pkg import DeepLinear_pkg
 
         return DeepLinear_pkg
 
@@ -139,6 +141,7 @@ class DeepLinear(BaseModel):
 
         Raises:
             ValueError: a dataset the linear model cannot use, invalid DLN options or loss.
+
         """
         derived = [k for k in DATASET_ARGUMENTS if k in kwargs]
         if derived:
@@ -155,7 +158,7 @@ class DeepLinear(BaseModel):
         return super().from_dataset(dataset, **kwargs)
 
     def core_inputs(self, x: dict[str, Tensor]) -> dict[str, Tensor | None]:
-        """The core forecaster's keyword inputs (normalised space) from a batch ``x``."""
+        """Translate a batch ``x`` into the core forecaster's keyword inputs (normalised space)."""
         hp = self.hparams
         return core_inputs(x, hp.encoder_length, hp.prediction_length, len(hp.x_reals),
                            self._target_idx, self._past_idx, self._future_idx, self._static_idx)
@@ -170,7 +173,7 @@ class DeepLinear(BaseModel):
         return self.to_network_output(prediction=prediction)
 
     def collapse(self, dtype: Any = None) -> CollapsedForecaster:
-        """The exact end-to-end affine map of the trained network, as one linear layer.
+        """Return the exact end-to-end affine map of the trained network, as one linear layer.
 
         Its forward on :meth:`core_inputs` equals ``self.network``'s (to float tolerance) at the
         cost of one matrix product, whatever the depth. See

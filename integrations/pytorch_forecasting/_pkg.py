@@ -35,8 +35,8 @@ class DeepLinear_pkg(_BasePtForecaster):  # noqa: N801 - name required by pytorc
 
     @classmethod
     def get_cls(cls) -> type:
-        """The model class."""
-        from lightning_dln.integrations.pytorch_forecasting._model import DeepLinear
+        """Return the model class."""
+        from ._model import DeepLinear
 
         return DeepLinear
 
@@ -71,10 +71,11 @@ class DeepLinear_pkg(_BasePtForecaster):  # noqa: N801 - name required by pytorc
         Args:
             params: one element of the suite's parameter list; its ``data_loader_kwargs``
                 override the ``TimeSeriesDataSet`` arguments.
+
         """
         from pytorch_forecasting import TimeSeriesDataSet
 
-        from lightning_dln.integrations.pytorch_forecasting._data import synthetic_panel
+        from ._data import synthetic_panel
 
         data = synthetic_panel(n_series=4, length=30)
         dataset_kwargs = {

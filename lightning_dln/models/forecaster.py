@@ -60,34 +60,29 @@ class _LinearForecaster(nn.Module):
         raise NotImplementedError
 
     def channel_mix(self, y: Tensor) -> Tensor:
-        """Mix channels ``(B, H, Q, C) -> (B, H, Q, C)`` (identity by default)."""
+        """Mix channels ``(B, C, K) -> (B, C, K)`` (identity by default)."""
         return y
 
     def core(self, z: Tensor, past_covariates: Tensor | None = None,
              future_covariates: Tensor | None = None,
              static_covariates: Tensor | None = None) -> Tensor:
-        """The affine map in normalised space: ``(B, L, C) -> (B, H, C, Q)``."""
-        b = z.shape[0]
-        y = self._target_map(z)
-        cov = self.covariates(b, past_covariates, future_covariates, static_covariates)
-        if cov is not None:
-            y = y + cov
-        return y.permute(0, 1, 3, 2)  # (B, H, C, Q)
-
-    def _target_map(self, z: Tensor) -> Tensor:
-        """Normalised targets to forecast, covariates excluded: ``(B, L, C) -> (B, H, Q, C)``."""
-        y = self.temporal(z.transpose(1, 2))  # (B, C, K)
-        y = y.view(z.shape[0], self.n_channels, self.horizon, self.q)  # (B, C, H, Q)
-        return self.channel_mix(y.permute(0, 2, 3, 1))  # (B, H, Q, C)
+        """The affine map in normalised space: ``(B, C, L) -> (B, C, K)``, covariates included."""
+        y = self.channel_mix(self.temporal(z))  # (B, C, K)
+        cov = self.covariates(z.shape[0], past_covariates, future_covariates, static_covariates)
+        if cov is not None:  # (B, H, Q, C) -> (B, C, K)
+            y = y + cov.permute(0, 3, 1, 2).reshape(y.shape)
+        return y
 
     def forward(self, x: Tensor, past_covariates: Tensor | None = None,
                 future_covariates: Tensor | None = None,
                 static_covariates: Tensor | None = None) -> Tensor:
         """Forecast ``(B, L, C) -> (B, H, C)``, or ``(B, H, C, Q)`` when ``n_outputs`` is set."""
         self.check_input(x)
-        z, stats = self.norm.normalize(x)
+        z, stats = self.norm.normalize(x.transpose(1, 2).contiguous())  # (B, C, L)
         y = self.norm.denormalize(
             self.core(z, past_covariates, future_covariates, static_covariates), stats)
+        y = y.view(x.shape[0], self.n_channels, self.horizon, self.q)  # (B, C, H, Q)
+        y = y.permute(0, 2, 1, 3).contiguous()  # (B, H, C, Q)
         return y if self.n_outputs is not None else y.squeeze(-1)
 
     def check_input(self, x: Tensor) -> None:
@@ -108,16 +103,19 @@ class _LinearForecaster(nn.Module):
 
         Returns:
             ``A (H*C*Q, L*C)`` and ``b (H*C*Q,)`` with outputs flattened ``(H, C, Q)`` row-major
-            and inputs ``(L, C)`` row-major, so that ``core(z).flatten() = A z.flatten() + b``.
+            and inputs ``(L, C)`` row-major: ``forecast_norm.flatten() = A z.flatten() + b``
+            for a normalised window ``z (L, C)``.
         """
         n = self.lookback * self.n_channels
         p = next(self.parameters())
         basis = torch.eye(n, dtype=p.dtype, device=p.device).view(n, self.lookback,
                                                                    self.n_channels)
-        zero = basis.new_zeros(1, self.lookback, self.n_channels)
-        bias = self._target_map(zero).permute(0, 1, 3, 2).reshape(-1)  # (H, C, Q) flattened
-        columns = self._target_map(basis).permute(0, 1, 3, 2).reshape(n, -1) - bias
-        return columns.T.contiguous(), bias  # (H*C*Q, L*C)
+        outputs = self.channel_mix(self.temporal(torch.cat([basis.new_zeros(1, *basis.shape[1:]),
+                                                             basis]).transpose(1, 2)))
+        outputs = outputs.view(n + 1, self.n_channels, self.horizon, self.q)
+        outputs = outputs.permute(0, 2, 1, 3).reshape(n + 1, -1)  # (n + 1, H*C*Q)
+        bias = outputs[0]
+        return (outputs[1:] - bias).T.contiguous(), bias
 
 
 class DeepLinearTimeSeries(_LinearForecaster):
@@ -181,13 +179,15 @@ class DeepLinearTimeSeries(_LinearForecaster):
         if self.temporal_mixer is not None:
             z = self.temporal_mixer(z)  # (B, C, L): data-independent mixing of time positions
         out = None
-        for pool, stack in zip(self.pools(), self.stacks):
-            y = stack(z @ pool.T)  # (B, C, L_s) -> (B, C, K)
+        for scale, pool, stack in zip(self.config.scales, self.pools(), self.stacks):
+            y = stack(z if scale == 1 else z @ pool.T)  # (B, C, L_s) -> (B, C, K)
             out = y if out is None else out + y
         return out
 
     def channel_mix(self, y: Tensor) -> Tensor:
-        return y if self.channel_mixer is None else self.channel_mixer(y)
+        if self.channel_mixer is None:
+            return y
+        return self.channel_mixer(y.transpose(1, 2)).transpose(1, 2)  # mix C: (B, K, C)
 
     def temporal_end_to_end(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
         """The exact temporal map: ``W (G, K, L)`` and bias ``(G, K)`` with all views summed."""
@@ -251,4 +251,5 @@ class CollapsedForecaster(_LinearForecaster):
     def channel_mix(self, y: Tensor) -> Tensor:
         if self.channel_weight is None:
             return y
-        return torch.nn.functional.linear(y, self.channel_weight, self.channel_bias)
+        # (B, C, K): y'[c'] = sum_c M[c', c] y[c] + b[c']
+        return torch.einsum("dc,bck->bdk", self.channel_weight, y) + self.channel_bias[:, None]

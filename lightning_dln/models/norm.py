@@ -3,6 +3,9 @@
 ``revin``: subtract the window's mean and divide by its std, per channel (Kim et al. 2022), with
 an optional learned affine map; ``last``: subtract the window's last value (NLinear); ``none``.
 Statistics are returned, never stored, so the module stays stateless (one forward, one inverse).
+
+Layout is channels-first, ``(B, C, L)``: the time reduction runs over contiguous memory, and the
+forecast ``(B, C, K)`` (``K = H * Q``) is denormalised with the same ``(B, C, 1)`` statistics.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ NORMS = ("revin", "last", "none")
 
 
 class InstanceNorm(nn.Module):
-    """Reversible per-window, per-channel normalisation of ``(B, L, C)`` inputs.
+    """Reversible per-window, per-channel normalisation of ``(B, C, L)`` inputs.
 
     Args:
         n_channels: number of channels ``C``.
@@ -31,33 +34,28 @@ class InstanceNorm(nn.Module):
         if affine and mode != "revin":
             raise ValueError(f"affine_norm=True needs instance_norm='revin', got {mode!r}")
         self.mode, self.eps = mode, eps
-        self.weight = nn.Parameter(torch.ones(n_channels)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(n_channels)) if affine else None
+        self.weight = nn.Parameter(torch.ones(n_channels, 1)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(n_channels, 1)) if affine else None
 
-    def normalize(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """Return ``(x_norm, (loc, scale))``; ``loc``/``scale`` are ``(B, 1, C)``."""
+    def normalize(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+        """Return ``(x_norm, stats)`` for ``x (B, C, L)``; ``stats`` are ``(B, C, 1)`` or None."""
         if self.mode == "none":
-            zero = x.new_zeros(x.shape[0], 1, x.shape[-1])
-            return x, (zero, torch.ones_like(zero))
+            return x, None
         if self.mode == "last":
-            loc = x[:, -1:, :]
-            return x - loc, (loc, torch.ones_like(loc))
-        loc = x.mean(dim=1, keepdim=True)
-        scale = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)
+            loc = x[..., -1:]
+            return x - loc, (loc, None)
+        var, loc = torch.var_mean(x, dim=-1, keepdim=True, unbiased=False)
+        scale = torch.sqrt(var + self.eps)
         z = (x - loc) / scale
         if self.weight is not None:
             z = z * self.weight + self.bias
         return z, (loc, scale)
 
-    def denormalize(self, y: Tensor, stats: tuple[Tensor, Tensor]) -> Tensor:
-        """Invert :meth:`normalize` on a forecast ``(B, H, C)`` or ``(B, H, C, Q)``."""
+    def denormalize(self, y: Tensor, stats: tuple[Tensor, Tensor] | None) -> Tensor:
+        """Invert :meth:`normalize` on a forecast ``(B, C, K)``."""
+        if stats is None:
+            return y
         loc, scale = stats
-        if y.dim() == 4:  # quantile axis last: broadcast the (B, 1, C) stats over it
-            loc, scale = loc.unsqueeze(-1), scale.unsqueeze(-1)
-            weight = None if self.weight is None else self.weight.unsqueeze(-1)
-            bias = None if self.bias is None else self.bias.unsqueeze(-1)
-        else:
-            weight, bias = self.weight, self.bias
-        if weight is not None:
-            y = (y - bias) / (weight + self.eps**2)  # as in the RevIN reference code
-        return y * scale + loc
+        if self.weight is not None:
+            y = (y - self.bias) / (self.weight + self.eps**2)  # as in the RevIN reference code
+        return y + loc if scale is None else y * scale + loc

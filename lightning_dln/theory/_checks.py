@@ -96,6 +96,16 @@ def check_rcond(rcond: object) -> float | None:
     return v
 
 
+SVD_DRIVERS = (None, "gesvd", "gesvdj", "gesvda")
+
+
+def check_svd_driver(driver: object) -> str | None:
+    """Validate a cuSOLVER SVD driver name (``None``, ``"gesvd"``, ``"gesvdj"``, ``"gesvda"``)."""
+    if driver not in SVD_DRIVERS:
+        raise ValueError(f"svd_driver must be one of {SVD_DRIVERS}, got {driver!r}")
+    return driver if driver is None else str(driver)
+
+
 def check_factors(factors: object) -> list[torch.Tensor]:
     """Validate a non-empty factor list ``[W_1, ..., W_N]`` whose shapes chain.
 

@@ -16,7 +16,12 @@ from typing import Any
 
 import torch
 
-from lightning_dln.theory._checks import check_depth, check_positive, check_rcond
+from lightning_dln.theory._checks import (
+    check_depth,
+    check_positive,
+    check_rcond,
+    check_svd_driver,
+)
 from lightning_dln.theory.operator import _apply
 
 
@@ -47,13 +52,16 @@ class DepthFlow(torch.optim.Optimizer):
 
     Args:
         params: Parameters or param groups; a group may override ``lr``, ``depth``,
-            ``momentum``, ``weight_decay`` and ``rcond``.
+            ``momentum``, ``weight_decay``, ``rcond`` and ``svd_driver``.
         lr: Learning rate ``lr0 >= 0`` (the per-layer rate of the equivalent net is lr / N).
         depth: ``N``, an integer ``>= 1`` or ``math.inf``. N = 1 is plain SGD.
         momentum: Heavy-ball momentum in ``[0, 1)``.
         weight_decay: Per-factor L2 coefficient ``>= 0`` (applied as ``lr * lambda * W``).
         rcond: Relative threshold for round-off singular values (see
             :func:`lightning_dln.theory.depth_operator`); ``None`` means ``max(m, n) * eps``.
+        svd_driver: cuSOLVER SVD driver for CUDA parameters (``None``, ``"gesvd"``,
+            ``"gesvdj"``, ``"gesvda"``). On an H200, ``None`` took ~2.6 ms per 96 x 336 matrix
+            (840 ms for 321 channels), ``"gesvda"`` ~3.5 ms for all 321 but approximate.
 
     Raises:
         ValueError: At construction for invalid hyperparameters (also in param groups), and at
@@ -76,6 +84,7 @@ class DepthFlow(torch.optim.Optimizer):
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         rcond: float | None = None,
+        svd_driver: str | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -83,6 +92,7 @@ class DepthFlow(torch.optim.Optimizer):
             "momentum": momentum,
             "weight_decay": weight_decay,
             "rcond": rcond,
+            "svd_driver": svd_driver,
         }
         self._validate(defaults)
         super().__init__(params, defaults)
@@ -97,6 +107,7 @@ class DepthFlow(torch.optim.Optimizer):
             raise ValueError(f"momentum must be in [0, 1), got {group['momentum']!r}")
         check_positive("weight_decay", group["weight_decay"], allow_zero=True)
         check_rcond(group["rcond"])
+        check_svd_driver(group["svd_driver"])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a param group (validated; it may carry its own ``depth``)."""
@@ -134,7 +145,7 @@ class DepthFlow(torch.optim.Optimizer):
                             f"parameter of shape {tuple(p.shape)} is not finite (training "
                             "diverged: lower lr)"
                         )
-                    direction = _apply(p, grad, depth, group["rcond"], normalized=True)
+                    direction = _apply(p, grad, depth, group["rcond"], True, group["svd_driver"])
                 else:
                     direction = grad.clone()
                 if decay != 0:

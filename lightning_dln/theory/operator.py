@@ -27,6 +27,7 @@ from lightning_dln.theory._checks import (
     check_matrix,
     check_rcond,
     check_same_shape,
+    check_svd_driver,
     default_rcond,
 )
 from lightning_dln.theory.kernel import multiplier
@@ -38,7 +39,11 @@ def _work_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def thresholded_svd(
-    w: torch.Tensor, rcond: float | None = None, *, full_matrices: bool = True
+    w: torch.Tensor,
+    rcond: float | None = None,
+    *,
+    full_matrices: bool = True,
+    driver: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """SVD of ``w`` (``(..., m, n)``) with round-off singular values set to exact zeros.
 
@@ -47,13 +52,17 @@ def thresholded_svd(
         rcond: Relative threshold; singular values ``<= rcond * sigma_max`` (per matrix) become
             0. ``None`` means ``max(m, n) * eps(dtype)``.
         full_matrices: Passed to :func:`torch.linalg.svd`.
+        driver: cuSOLVER driver passed to :func:`torch.linalg.svd` for CUDA tensors (ignored on
+            CPU); ``None`` lets torch choose.
 
     Returns:
         ``(U, s, Vh)`` as :func:`torch.linalg.svd` returns them, ``s`` thresholded.
 
     """
     m, n = w.shape[-2], w.shape[-1]
-    u, s, vh = torch.linalg.svd(w, full_matrices=full_matrices)
+    u, s, vh = torch.linalg.svd(
+        w, full_matrices=full_matrices, driver=driver if w.is_cuda else None
+    )
     tol = default_rcond(m, n, w.dtype) if rcond is None else rcond
     s = torch.where(s > tol * s[..., :1], s, torch.zeros_like(s))  # (..., min(m, n))
     return u, s, vh
@@ -80,6 +89,7 @@ def depth_operator(
     depth: float,
     rcond: float | None = None,
     normalized: bool = False,
+    svd_driver: str | None = None,
 ) -> torch.Tensor:
     """Apply the depth-N operator ``P_N[W]`` to ``G`` in closed form (one full SVD).
 
@@ -94,6 +104,9 @@ def depth_operator(
             ``None`` means ``max(m, n) * eps(W.dtype)``.
         normalized: Return ``P_N[W](G) / N`` (the operator of the per-layer-rate ``lr0 / N``
             flow in time ``tau = N t``), which converges to ``A_inf`` with error O(1/N).
+        svd_driver: cuSOLVER driver for CUDA input (``"gesvd"``, ``"gesvdj"``, ``"gesvda"``);
+            ``None`` lets torch choose. The GPU SVD dominates the cost; ``"gesvda"`` is much
+            faster on large batches but approximate (check its accuracy for your shapes).
 
     Returns:
         ``P_N[W](G)`` (or ``P_N[W](G) / N``, or ``A_inf[W](G)``), shape and dtype of ``G``.
@@ -108,22 +121,43 @@ def depth_operator(
     check_same_shape("W", W, "G", G)
     n_depth = check_depth(depth)
     tol = check_rcond(rcond)
-    return _apply(W, G, n_depth, tol, normalized)
+    driver = check_svd_driver(svd_driver)
+    return _apply(W, G, n_depth, tol, normalized, driver)
 
 
 def _apply(
-    W: torch.Tensor, G: torch.Tensor, depth: float, rcond: float | None, normalized: bool
+    W: torch.Tensor,
+    G: torch.Tensor,
+    depth: float,
+    rcond: float | None,
+    normalized: bool,
+    driver: str | None = None,
 ) -> torch.Tensor:
-    """Unchecked :func:`depth_operator` (used by the optimizer after its own checks)."""
+    """Unchecked :func:`depth_operator` (used by the optimizer after its own checks).
+
+    Uses the thin SVD ``W = U_k S V_k^T`` (k = min(m, n)): the complement of the thin basis
+    (``V_perp`` for m < n, ``U_perp`` for m > n; never both) only meets kernel singular values
+    of the other side, where ``K = K_N(s_l, 0) = c_l``, so
+    ``P = U_k[(U_k^T G V_k) o K_kk]V_k^T + U_k diag(c) U_k^T G (I - V_k V_k^T)`` (m < n), or
+    ``+ (I - U_k U_k^T) G V_k diag(c) V_k^T`` (m > n): equal to the full-SVD form, cheaper.
+    """
     if depth == 1:
         return G.clone()
     work = _work_dtype(W.dtype)
     w, g = W.to(work), G.to(work)
     m, n = w.shape[-2], w.shape[-1]
-    u, s, vh = thresholded_svd(w, rcond)  # (..., m, m), (..., k), (..., n, n)
-    k = svd_multiplier(s, m, n, depth, normalized)  # (..., m, n)
-    g_svd = u.mT @ g @ vh.mT  # (..., m, n): U^T G V
-    return (u @ (g_svd * k) @ vh).to(G.dtype)
+    u, s, vh = thresholded_svd(w, rcond, full_matrices=False, driver=driver)  # thin, k = min(m, n)
+    kk = multiplier(s.unsqueeze(-1), s.unsqueeze(-2), depth, normalized)  # (..., k, k)
+    gv = g @ vh.mT  # (..., m, k): G V_k
+    core = u.mT @ gv  # (..., k, k): U_k^T G V_k
+    out = u @ (core * kk) @ vh  # (..., m, n)
+    if m != n:
+        c = multiplier(s, torch.zeros_like(s), depth, normalized)  # (..., k): K_N(s, 0)
+        if m < n:  # U_k diag(c) (U_k^T G - core V_k^T)
+            out = out + (u * c.unsqueeze(-2)) @ (u.mT @ g - core @ vh)
+        else:  # (G V_k - U_k core) diag(c) V_k^T
+            out = out + ((gv - u @ core) * c.unsqueeze(-2)) @ vh
+    return out.to(G.dtype)
 
 
 def depth_operator_reference(

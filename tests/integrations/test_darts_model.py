@@ -1,4 +1,4 @@
-"""Contract tests of DeepLinearModel: what darts' upstream suite checks for every global torch model."""
+"""Contract tests of DeepLinearModel: what darts' upstream suite checks for global torch models."""
 
 import dataclasses
 import inspect
@@ -15,8 +15,8 @@ from darts.models.forecasting.torch_forecasting_model import (  # noqa: E402
     MixedCovariatesTorchModel,
 )
 from darts.utils.timeseries_generation import linear_timeseries, sine_timeseries  # noqa: E402
-
 from lightning_dln.integrations.darts import DeepLinearModel, DLNModule  # noqa: E402
+
 from lightning_dln.models import CollapsedForecaster, DLNConfig  # noqa: E402
 
 L, H = 12, 4
@@ -122,7 +122,7 @@ def test_multiple_series_with_val_series(tmp_path):
     model.fit(series, val_series=[s[-30:] for s in series])
     preds = model.predict(H, series=series)
     assert len(preds) == 3
-    for s, p in zip(series, preds):
+    for s, p in zip(series, preds, strict=True):
         assert p.start_time() == s.end_time() + s.freq and p.n_timesteps == H
 
 
@@ -138,9 +138,10 @@ def test_static_covariates(tmp_path):
 
 def test_static_covariates_change_the_forecast(tmp_path):
     a = sine(80, 0.1).with_static_covariates(pd.DataFrame({"k": [0.0]}))
-    model = make(tmp_path, n_epochs=3).fit([a, a.with_static_covariates(pd.DataFrame({"k": [5.0]}))])
+    b = a.with_static_covariates(pd.DataFrame({"k": [5.0]}))
+    model = make(tmp_path, n_epochs=3).fit([a, b])
     p0 = model.predict(H, series=a).values()
-    p1 = model.predict(H, series=a.with_static_covariates(pd.DataFrame({"k": [5.0]}))).values()
+    p1 = model.predict(H, series=b).values()
     assert not np.allclose(p0, p1)
 
 

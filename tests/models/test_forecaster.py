@@ -53,9 +53,10 @@ def test_linear_operator_reproduces_normalised_map():
     x = torch.randn(6, 12, 3, dtype=torch.float64)
     a, b = model.linear_operator()
     assert a.shape == (4 * 3 * 2, 12 * 3)
-    z, stats = model.norm.normalize(x)
-    flat = (z.reshape(6, -1) @ a.T + b).view(6, 4, 3, 2)
-    assert rel(model.norm.denormalize(flat, stats), model(x)) < 1e-12
+    z, stats = model.norm.normalize(x.transpose(1, 2))  # (B, C, L)
+    flat = (z.transpose(1, 2).reshape(6, -1) @ a.T + b).view(6, 4, 3, 2)  # (B, H, C, Q)
+    y = model.norm.denormalize(flat.permute(0, 2, 1, 3).reshape(6, 3, 8), stats)  # (B, C, K)
+    assert rel(y.view(6, 3, 4, 2).permute(0, 2, 1, 3), model(x)) < 1e-12
 
 
 def test_shared_weights_are_channel_independent_and_shift_equivariant():

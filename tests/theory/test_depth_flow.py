@@ -113,6 +113,7 @@ def test_float32_cpu_step_keeps_dtype():
         ({"lr": 0.1, "depth": 2, "momentum": 1.0}, "momentum"),
         ({"lr": 0.1, "depth": 2, "weight_decay": -1.0}, "weight_decay"),
         ({"lr": 0.1, "depth": 2, "rcond": 2.0}, "rcond"),
+        ({"lr": 0.1, "depth": 2, "svd_driver": "magma"}, "svd_driver"),
     ],
 )
 def test_invalid_hyperparameters_raise(kwargs, match):

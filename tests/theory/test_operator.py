@@ -111,6 +111,11 @@ def test_batched_equals_per_matrix(depth):
         assert _rel(batched[i], depth_operator(w[i], g[i], depth)) <= 1e-13
 
 
+def test_svd_driver_is_ignored_on_cpu():
+    w, g = torch.randn(3, 5, dtype=F64), torch.randn(3, 5, dtype=F64)
+    assert torch.equal(depth_operator(w, g, 4, svd_driver="gesvda"), depth_operator(w, g, 4))
+
+
 def test_float32_input_keeps_dtype():
     w = _with_spectrum(5, 9, [2.0, 1.0, 0.5, 0.2, 0.1], seed=8)
     g = torch.randn(5, 9, dtype=F64)
@@ -163,6 +168,7 @@ def test_singular_value_velocity_matches_finite_difference(depth):
         ({"depth": float("nan")}, "depth"),
         ({"depth": True}, "depth"),
         ({"depth": 3, "rcond": -1.0}, "rcond"),
+        ({"depth": 3, "svd_driver": "lapack"}, "svd_driver"),
     ],
 )
 def test_invalid_arguments_raise(kwargs, match):
