@@ -168,9 +168,18 @@ class DLNForecaster(pl.LightningModule):
         hp = self.hparams
         cls = _import(hp.optimizer, "optimizer", OPTIMIZERS)
         kwargs = dict(hp.optimizer_kwargs or {})
+        params = self.parameters()
         if hp.optimizer == "flow":
-            kwargs.setdefault("depth", self.net_config.flow_depth)
-        optimizer = cls(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay, **kwargs)
+            # The temporal end-to-end matrices follow the depth-N flow; everything else (biases,
+            # norm, covariates, channel mixing) takes plain gradient steps (depth 1).
+            depth = kwargs.pop("depth", self.net_config.flow_depth)
+            flow = [p for stack in self.model.stacks for p in stack.factors.parameters()]
+            ids = {id(p) for p in flow}
+            rest = [p for p in self.parameters() if id(p) not in ids]
+            params = [{"params": flow, "depth": depth}] + \
+                ([{"params": rest, "depth": 1}] if rest else [])
+            kwargs["depth"] = depth
+        optimizer = cls(params, lr=hp.lr, weight_decay=hp.weight_decay, **kwargs)
         if hp.scheduler is None:
             return optimizer
         sched_cls = _import(hp.scheduler, "scheduler", SCHEDULERS)

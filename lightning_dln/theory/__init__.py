@@ -14,12 +14,8 @@ from lightning_dln.theory.dynamics import (
     saxe_mode_trajectory,
 )
 from lightning_dln.theory.flow import DepthFlow
-from lightning_dln.theory.operator import (
-    depth_operator,
-    depth_operator_reference,
-    riemannian_metric,
-    singular_value_velocity,
-)
+from lightning_dln.theory.geometry import riemannian_metric, singular_value_velocity
+from lightning_dln.theory.operator import depth_operator, depth_operator_reference
 from lightning_dln.theory.spectra import (
     effective_rank,
     entropy,

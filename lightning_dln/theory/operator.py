@@ -18,7 +18,7 @@ Round-off singular values: at large N, ``s^{2/N}`` of a round-off singular value
 
 from __future__ import annotations
 
-import math
+import logging
 
 import torch
 
@@ -31,6 +31,8 @@ from lightning_dln.theory._checks import (
     default_rcond,
 )
 from lightning_dln.theory.kernel import multiplier
+
+_log = logging.getLogger(__name__)
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -60,9 +62,16 @@ def thresholded_svd(
 
     """
     m, n = w.shape[-2], w.shape[-1]
-    u, s, vh = torch.linalg.svd(
-        w, full_matrices=full_matrices, driver=driver if w.is_cuda else None
-    )
+    try:
+        u, s, vh = torch.linalg.svd(
+            w, full_matrices=full_matrices, driver=driver if w.is_cuda else None
+        )
+    except torch.linalg.LinAlgError:
+        # cuSOLVER (gesvdj, then its fallback) can fail to converge on finite rank-deficient
+        # float32 batches; LAPACK in float64 is slow but does not.
+        _log.warning("torch.linalg.svd failed to converge on %s; retrying on CPU", w.device)
+        u, s, vh = torch.linalg.svd(w.detach().cpu().double(), full_matrices=full_matrices)
+        u, s, vh = (t.to(device=w.device, dtype=w.dtype) for t in (u, s, vh))
     tol = default_rcond(m, n, w.dtype) if rcond is None else rcond
     s = torch.where(s > tol * s[..., :1], s, torch.zeros_like(s))  # (..., min(m, n))
     return u, s, vh
@@ -89,7 +98,7 @@ def depth_operator(
     depth: float,
     rcond: float | None = None,
     normalized: bool = False,
-    svd_driver: str | None = None,
+    svd_driver: str | None = "gesvda",
 ) -> torch.Tensor:
     """Apply the depth-N operator ``P_N[W]`` to ``G`` in closed form (one full SVD).
 
@@ -104,9 +113,10 @@ def depth_operator(
             ``None`` means ``max(m, n) * eps(W.dtype)``.
         normalized: Return ``P_N[W](G) / N`` (the operator of the per-layer-rate ``lr0 / N``
             flow in time ``tau = N t``), which converges to ``A_inf`` with error O(1/N).
-        svd_driver: cuSOLVER driver for CUDA input (``"gesvd"``, ``"gesvdj"``, ``"gesvda"``);
-            ``None`` lets torch choose. The GPU SVD dominates the cost; ``"gesvda"`` is much
-            faster on large batches but approximate (check its accuracy for your shapes).
+        svd_driver: cuSOLVER driver for CUDA input (``"gesvda"``, ``"gesvdj"``, ``"gesvd"``,
+            or ``None`` for torch's choice); ignored on CPU. The GPU SVD dominates the cost;
+            ``"gesvda"`` was both the fastest and the most accurate in float32 on an H200 (see
+            :class:`lightning_dln.theory.DepthFlow`). A failed SVD is redone on the CPU.
 
     Returns:
         ``P_N[W](G)`` (or ``P_N[W](G) / N``, or ``A_inf[W](G)``), shape and dtype of ``G``.
@@ -201,97 +211,3 @@ def depth_operator_reference(
     left = powers(W @ W.mT, exps.flip(0))  # (N, ..., m, m): exponent (N-j)/N
     right = powers(W.mT @ W, exps)  # (N, ..., n, n): exponent (j-1)/N
     return (left @ G @ right).sum(dim=0)
-
-
-def riemannian_metric(
-    W: torch.Tensor,
-    Z: torch.Tensor,
-    depth: float,
-    rcond: float | None = None,
-    atol: float | None = None,
-) -> torch.Tensor:
-    """Return ``g_N(Z, Z) = Tr(Z^T A_{N,W}^{-1} Z)``, the depth-N metric at ``W``.
-
-    The metric lives on the manifold of matrices of the rank of ``W``. In the SVD basis
-    ``Z~ = U^T Z V`` it is ``sum Z~_lk^2 / K_lk`` over entries with ``K_lk > 0``. Entries with
-    ``K_lk = 0`` (row and column both in the kernel of ``W``, N >= 2; for ``math.inf`` any
-    kernel row or column) are not tangent to the fixed-rank manifold: if ``|Z~_lk| > atol`` there
-    the result is ``inf``. ``depth=math.inf`` uses the normalised limit ``A_inf``.
-
-    Args:
-        W: End-to-end matrix ``(m, n)`` or a batch ``(..., m, n)``.
-        Z: Tangent vector, same shape as ``W``.
-        depth: ``N``, an integer ``>= 1`` or ``math.inf``.
-        rcond: Relative singular-value threshold (see :func:`depth_operator`).
-        atol: Absolute tolerance for non-tangent components; ``None`` means
-            ``sqrt(eps) * ||Z||_F`` per matrix.
-
-    Returns:
-        Tensor of shape ``W.shape[:-2]`` (0-d for a single matrix), ``>= 0`` or ``inf``.
-
-    Raises:
-        ValueError: For invalid matrices, shapes, ``depth``, ``rcond`` or negative ``atol``.
-
-    """
-    check_matrix("W", W)
-    check_matrix("Z", Z)
-    check_same_shape("W", W, "Z", Z)
-    n_depth = check_depth(depth)
-    tol = check_rcond(rcond)
-    if atol is not None and (not math.isfinite(atol) or atol < 0):
-        raise ValueError(f"atol must be None or a finite number >= 0, got {atol!r}")
-    m, n = W.shape[-2], W.shape[-1]
-    u, s, vh = thresholded_svd(W.to(_work_dtype(W.dtype)), tol)
-    k = svd_multiplier(s, m, n, n_depth, normalized=False)  # (..., m, n)
-    z = u.mT @ Z.to(u.dtype) @ vh.mT  # (..., m, n): U^T Z V
-    pos = k > 0
-    value = torch.where(pos, z.square() / torch.where(pos, k, 1.0), 0.0).sum(dim=(-2, -1))
-    if atol is None:
-        bound = math.sqrt(torch.finfo(u.dtype).eps) * torch.linalg.matrix_norm(z)  # (...)
-    else:
-        bound = torch.full_like(value, atol)
-    outside = torch.where(pos, 0.0, z.abs()).amax(dim=(-2, -1))  # (...)
-    return torch.where(outside > bound, torch.full_like(value, math.inf), value)
-
-
-def singular_value_velocity(
-    W: torch.Tensor,
-    G: torch.Tensor,
-    depth: float,
-    rcond: float | None = None,
-    normalized: bool = False,
-) -> torch.Tensor:
-    """Return ``d sigma_r / dt = -N sigma_r^{2-2/N} <G, u_r v_r^T>`` for every singular value.
-
-    Valid for distinct non-zero singular values (Arora, Cohen, Hu, Luo 2019); zero singular
-    values (after the ``rcond`` threshold) give 0 for N >= 2. ``normalized`` divides by N
-    (time ``tau = N t``); ``depth=math.inf`` returns the normalised limit
-    ``-sigma_r^2 <G, u_r v_r^T>``.
-
-    Args:
-        W: End-to-end matrix ``(m, n)`` or a batch ``(..., m, n)``.
-        G: Loss gradient with respect to ``W``, same shape.
-        depth: ``N``, an integer ``>= 1`` or ``math.inf``.
-        rcond: Relative singular-value threshold (see :func:`depth_operator`).
-        normalized: Divide by N.
-
-    Returns:
-        Tensor ``(..., min(m, n))``, ordered like the singular values (descending).
-
-    Raises:
-        ValueError: For invalid matrices, shapes, ``depth`` or ``rcond``.
-
-    """
-    check_matrix("W", W)
-    check_matrix("G", G)
-    check_same_shape("W", W, "G", G)
-    n_depth = check_depth(depth)
-    tol = check_rcond(rcond)
-    work = _work_dtype(W.dtype)
-    u, s, vh = thresholded_svd(W.to(work), tol, full_matrices=False)  # (..., m, k) (..., k, n)
-    proj = (u * (G.to(work) @ vh.mT)).sum(dim=-2)  # (..., k): <G, u_r v_r^T>
-    if math.isinf(n_depth):
-        rate = s.square()
-    else:
-        rate = s ** (2.0 - 2.0 / n_depth) * (1.0 if normalized else n_depth)
-    return (-rate * proj).to(G.dtype)

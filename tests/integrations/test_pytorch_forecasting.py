@@ -18,6 +18,12 @@ L, H, CUTOFF = 8, 3, 30
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """p-f's predict() builds a Trainer with the default logger: keep lightning_logs out of cwd."""
+    monkeypatch.chdir(tmp_path)
+
+
 def make_datasets(**overrides):
     data = synthetic_panel(n_series=4, length=40)
     kwargs = dict(

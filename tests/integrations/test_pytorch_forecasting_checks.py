@@ -17,6 +17,12 @@ from pytorch_forecasting.utils import check_estimator, parametrize_with_checks  
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """p-f's predict() builds a Trainer with the default logger: keep lightning_logs out of cwd."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.mark.slow  # test_integration: 26 fits, ~25 s on 2 cores
 @parametrize_with_checks(DeepLinear)
 def test_pytorch_forecasting_conformance(obj, test_name):

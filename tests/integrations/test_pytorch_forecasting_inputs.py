@@ -13,6 +13,12 @@ from pytorch_forecasting.metrics import NormalDistributionLoss  # noqa: E402
 L, H = 8, 3
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path, monkeypatch):
+    """p-f's predict() builds a Trainer with the default logger: keep lightning_logs out of cwd."""
+    monkeypatch.chdir(tmp_path)
+
+
 def dataset(data=None, **overrides):
     data = synthetic_panel(n_series=3, length=30) if data is None else data
     kwargs = dict(
