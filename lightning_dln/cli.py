@@ -8,6 +8,7 @@ collapsed end-to-end map ``collapsed.pt`` and a forecast plot ``forecast.png``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shutil
@@ -84,9 +85,24 @@ def export_artifacts(model: DLNForecaster, datamodule: LTSFDataModule, out: Path
           f"test_mae={metrics.get('test_mae', float('nan')):.4f}  artifacts in {out}")
 
 
+# Commands beside LightningCLI's own, as "module:function" taking the remaining argv. Resolved
+# only when called, so the core never imports an integration (or its optional library) itself.
+PLUGIN_COMMANDS = {
+    "explain": "lightning_dln.explain:main",
+    "tune": "lightning_dln.integrations.optuna.cli:main",
+}
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``lightning-dln`` console script."""
-    argv = sys.argv[1:] if args is None else args
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] in PLUGIN_COMMANDS:
+        module, _, function = PLUGIN_COMMANDS[argv[0]].partition(":")
+        try:
+            command = getattr(importlib.import_module(module), function)
+        except ImportError as err:
+            raise SystemExit(f"lightning-dln {argv[0]} is unavailable: {err}") from err
+        return command(argv[1:])
     DLNCLI(DLNForecaster, LTSFDataModule, args=argv, save_config_kwargs={"overwrite": True})
 
 

@@ -54,6 +54,7 @@ class DLNForecaster(pl.LightningModule):
         scheduler: ``None``, ``cosine`` (over ``max_epochs``), ``step``, ``exponential`` or a
             dotted class path; stepped once per epoch.
         scheduler_kwargs: keyword arguments of the scheduler.
+
     """
 
     def __init__(

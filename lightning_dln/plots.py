@@ -35,6 +35,7 @@ def plot_forecast(x: Tensor, y: Tensor | None, pred: Tensor, channel: int = 0,
         channel: channel index to draw.
         quantiles: the quantile levels of the last axis of ``pred``.
         title: figure title.
+
     """
     if x.dim() != 2 or not 0 <= channel < x.shape[1]:
         raise ValueError(f"channel must be in [0, {x.shape[-1]}) for x of shape "
@@ -62,5 +63,113 @@ def plot_forecast(x: Tensor, y: Tensor | None, pred: Tensor, channel: int = 0,
     ax.legend(loc="upper left", fontsize=8, ncol=4)
     if title:
         ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _records(history: Sequence[dict[str, Any]], tag: str | None) -> tuple[str, list[dict]]:
+    """Return the tag and the records of one map of a ``TheoryDiagnostics`` history."""
+    tags = list(dict.fromkeys(r["tag"] for r in history))
+    if not tags:
+        raise ValueError("history is empty: record some steps with TheoryDiagnostics first")
+    tag = tags[0] if tag is None else tag
+    if tag not in tags:
+        raise ValueError(f"tag must be one of {tags}, got {tag!r}")
+    return tag, [r for r in history if r["tag"] == tag]
+
+
+def plot_spectrum_trajectory(history: Sequence[dict[str, Any]], tag: str | None = None,
+                             top_k: int | None = 10, title: str | None = None) -> Any:
+    """Singular values and effective rank of one end-to-end map over training.
+
+    Args:
+        history: ``TheoryDiagnostics.history`` (records with ``step``, ``tag``,
+            ``singular_values`` and ``effective_rank``).
+        tag: the map to draw (default: the first recorded).
+        top_k: draw the ``top_k`` largest singular values (``None``: all).
+        title: figure title.
+
+    """
+    tag, recs = _records(history, tag)
+    plt = _pyplot()
+    steps = [r["step"] for r in recs]
+    spectra = torch.tensor([r["singular_values"] for r in recs], dtype=torch.float64)  # (T, k)
+    k = spectra.shape[1] if top_k is None else min(top_k, spectra.shape[1])
+    fig, (ax_s, ax_e) = plt.subplots(1, 2, figsize=(10, 3.6))
+    colors = plt.cm.viridis(torch.linspace(0, 0.9, k).tolist())
+    for i in range(k):
+        ax_s.plot(steps, spectra[:, i].clamp_min(1e-300), color=colors[i], lw=1.2,
+                  label=f"$\\sigma_{{{i + 1}}}$" if i < 5 or i == k - 1 else None)
+    ax_s.set_yscale("log")
+    ax_s.set_xlabel("step")
+    ax_s.set_ylabel("singular value")
+    ax_s.legend(fontsize=7, ncol=2)
+    ax_e.plot(steps, [r["effective_rank"] for r in recs], color="C3", lw=1.4)
+    ax_e.set_xlabel("step")
+    ax_e.set_ylabel("effective rank exp H(s / sum s)")
+    fig.suptitle(title or f"spectrum of {tag}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_balancedness(history: Sequence[dict[str, Any]], title: str | None = None) -> Any:
+    """Relative imbalance ``max_j ||D_j|| / max_j ||W_j W_j^T||`` of every map over training.
+
+    Exact zeros (depth 1, the flow parametrisation) are drawn at the bottom of the log axis.
+
+    Args:
+        history: ``TheoryDiagnostics.history`` (records with ``step``, ``tag``, ``balancedness``).
+        title: figure title.
+
+    """
+    if not history:
+        raise ValueError("history is empty: record some steps with TheoryDiagnostics first")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    floor = 1e-17
+    for tag in dict.fromkeys(r["tag"] for r in history):
+        recs = [r for r in history if r["tag"] == tag]
+        ax.plot([r["step"] for r in recs], [max(r["balancedness"], floor) for r in recs],
+                lw=1.4, marker=".", label=tag)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("relative imbalance")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "balancedness (0 = exactly balanced)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_flow_vs_explicit(runs: dict[Any, dict[str, Sequence[float]]],
+                          steps: Sequence[float] | None = None, title: str | None = None) -> Any:
+    """Explicit balanced gradient descent vs the closed-form depth flow, one line per depth.
+
+    Args:
+        runs: ``{depth: {"explicit_loss": [...], "flow_loss": [...], "distance": [...]}}`` with
+            ``distance`` the relative Frobenius distance ``||W_explicit - W_flow|| / ||W_flow||``
+            of the end-to-end matrices, all recorded at the same ``steps``.
+        steps: the recorded steps (default ``0, 1, 2, ...``).
+        title: figure title.
+
+    """
+    if not runs:
+        raise ValueError("runs must hold at least one depth")
+    plt = _pyplot()
+    fig, (ax_l, ax_d) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (depth, run) in enumerate(runs.items()):
+        xs = list(range(len(run["flow_loss"]))) if steps is None else list(steps)
+        ax_l.plot(xs, run["explicit_loss"], color=f"C{i}", lw=1.6, label=f"explicit N={depth}")
+        ax_l.plot(xs, run["flow_loss"], color=f"C{i}", lw=1.2, ls="--", label=f"flow N={depth}")
+        ax_d.plot(xs, [max(d, 1e-17) for d in run["distance"]], color=f"C{i}", lw=1.4,
+                  label=f"N={depth}")
+    ax_l.set_xlabel("step")
+    ax_l.set_ylabel("training loss")
+    ax_l.set_yscale("log")
+    ax_l.legend(fontsize=7, ncol=2)
+    ax_d.set_xlabel("step")
+    ax_d.set_ylabel("||W_explicit - W_flow|| / ||W_flow||")
+    ax_d.set_yscale("log")
+    ax_d.legend(fontsize=8)
+    fig.suptitle(title or "explicit balanced GD (lr0/N per layer) vs depth flow", fontsize=10)
     fig.tight_layout()
     return fig

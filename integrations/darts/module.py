@@ -51,6 +51,7 @@ class DLNModule(PLForecastingModule):
             n_future_covariates=n_future_covariates, n_static_covariates=n_static_covariates)
         self.collapsed_predict = False
         self._collapsed: list[CollapsedForecaster] = []  # a list keeps it out of state_dict
+        self._collapsed_key: tuple | None = None
 
     @io_processor
     def forward(self, x_in: PLModuleInput) -> PLModuleOutput:
@@ -65,7 +66,8 @@ class DLNModule(PLForecastingModule):
                 future, (0, 0, 0, self.output_chunk_length - future.shape[1]))  # (B, H, F)
         static = x_in.static_covariates
         static = static.flatten(1) if static is not None else None  # (B, S)
-        use_collapsed = self._collapsed and x_in.stage is ModuleStage.PREDICT
+        use_collapsed = (self.collapsed_predict and self._collapsed
+                         and x_in.stage is ModuleStage.PREDICT)
         net = self._collapsed[0] if use_collapsed else self.net
         return PLModuleOutput(prediction=net(x_in.past_target, past, future, static))
 
@@ -81,14 +83,14 @@ class DLNModule(PLForecastingModule):
         return self.net.collapse(torch.float64).to(device=param.device, dtype=param.dtype)
 
     def on_predict_start(self) -> None:
-        """Rebuild the collapsed map from the current weights when collapsed prediction is on."""
+        """Collapse the current weights, once per change of weights, for collapsed prediction."""
         super().on_predict_start()
-        self._collapsed = [self.collapse()] if self.collapsed_predict else []
-
-    def on_predict_end(self) -> None:
-        """Drop the collapsed copy: training must never see a stale map."""
-        super().on_predict_end()
-        self._collapsed = []
+        if not self.collapsed_predict:
+            return
+        # optimizer steps and load_state_dict bump _version; .to() moves data_ptr
+        key = tuple((p.data_ptr(), p.dtype, p._version) for p in self.net.parameters())
+        if key != self._collapsed_key:
+            self._collapsed, self._collapsed_key = [self.collapse()], key
 
     def linear_operator(self) -> tuple[Tensor, Tensor]:
         """Return the normalised-space operator (see ``DeepLinearTimeSeries.linear_operator``)."""

@@ -48,6 +48,7 @@ class DLNConfig:
         bias: learn output biases.
         parametrization: ``explicit`` factors trained by autograd, or ``flow``: one end-to-end
             matrix trained by the closed-form depth-``N`` flow (see ``lightning_dln.theory``).
+
     """
 
     depth: int | str = 4

@@ -105,6 +105,7 @@ class _LinearForecaster(nn.Module):
             ``A (H*C*Q, L*C)`` and ``b (H*C*Q,)`` with outputs flattened ``(H, C, Q)`` row-major
             and inputs ``(L, C)`` row-major: ``forecast_norm.flatten() = A z.flatten() + b``
             for a normalised window ``z (L, C)``.
+
         """
         n = self.lookback * self.n_channels
         p = next(self.parameters())
@@ -131,6 +132,7 @@ class DeepLinearTimeSeries(_LinearForecaster):
         n_past_covariates: past covariate channels, input ``(B, L, P)``.
         n_future_covariates: future covariate channels, input ``(B, H, F)``.
         n_static_covariates: static covariates, input ``(B, S)``.
+
     """
 
     def __init__(self, lookback: int, horizon: int, n_channels: int,
@@ -206,6 +208,7 @@ class DeepLinearTimeSeries(_LinearForecaster):
 
         Args:
             dtype: accumulate the product of the factors in this dtype (result keeps it).
+
         """
         if not self.is_linear:
             raise ValueError(f"activation={self.config.activation!r}: the nonlinear control "
@@ -229,6 +232,7 @@ class CollapsedForecaster(_LinearForecaster):
         weight: ``(G, K, L)`` temporal map. bias: ``(G, K)``.
         norm, covariates: copied from the deep model.
         channel: optional ``(C x C weight, C bias)`` channel-mixing map.
+
     """
 
     def __init__(self, lookback: int, horizon: int, n_channels: int, n_outputs: int | None,

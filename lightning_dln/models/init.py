@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lightning_dln.theory.balance import balanced_factors
+
 INITS = ("balanced", "orthogonal", "identity_residual", "small")
 
 
@@ -21,6 +23,7 @@ def semi_orthogonal(groups: int, rows: int, cols: int, identity: bool = False) -
         rows: rows of each matrix.
         cols: columns of each matrix.
         identity: return the rectangular identity embedding instead of a Haar-random one.
+
     """
     if identity:
         return torch.eye(rows, cols, dtype=torch.float64).expand(groups, rows, cols).clone()
@@ -30,19 +33,25 @@ def semi_orthogonal(groups: int, rows: int, cols: int, identity: bool = False) -
     return q if rows >= cols else q.transpose(-1, -2)
 
 
-def balanced_from_target(target: Tensor, dims: list[int], identity_basis: bool = False) -> list[Tensor]:
+def balanced_from_target(
+    target: Tensor, dims: list[int], identity_basis: bool = False
+) -> list[Tensor]:
     """Exactly balanced factors whose product is ``target`` (THEORY.md section 1).
 
-    With the SVD ``target = U S V^T`` of rank ``r = min(m, n)``:
-    ``W_1 = Q_1 S^{1/N} V^T``, ``W_j = Q_j S^{1/N} Q_{j-1}^T``, ``W_N = U S^{1/N} Q_{N-1}^T``,
-    where ``Q_j (d_j, r)`` have orthonormal columns. Every imbalance
-    ``W_{j+1}^T W_{j+1} - W_j W_j^T`` is zero and the product is ``target`` exactly (in exact
-    arithmetic; computed in float64).
+    The construction ``W_j = Q_j S^{1/N} Q_{j-1}^T`` (``Q_0 = V``, ``Q_N = U``) lives in one
+    place, :func:`lightning_dln.theory.balanced_factors`; this is the stack's entry point: it
+    takes the layer widths ``dims``, insists that depth never limits the rank (hidden widths
+    ``>= min(m, n)``) and returns float64 matrices. Every imbalance
+    ``W_{j+1}^T W_{j+1} - W_j W_j^T`` is zero and the product is ``target`` (to round-off).
 
     Args:
         target: ``(G, m, n)`` end-to-end matrices.
         dims: ``[n, d_1, ..., d_{N-1}, m]``; hidden widths must be ``>= min(m, n)``.
-        identity_basis: use identity embeddings for ``Q_j`` (keeps diagonal targets diagonal).
+        identity_basis: use identity embeddings instead of the SVD bases and random ``Q_j``
+            (for diagonal factors): the factors are rectangular diagonals
+            ``diag(max(t_ii, 0)^{1/N})`` built from the diagonal ``t_ii`` of ``target``, exact
+            for a non-negative diagonal target.
+
     """
     groups, m, n = target.shape
     if dims[0] != n or dims[-1] != m:
@@ -55,17 +64,12 @@ def balanced_from_target(target: Tensor, dims: list[int], identity_basis: bool =
         raise ValueError(
             f"balanced init needs hidden widths >= min(out, in) = {r}, got widths {dims[1:-1]}"
         )
-    if identity_basis:
-        u = torch.eye(m, r, dtype=torch.float64).expand(groups, m, r)
-        s = torch.diagonal(target.double()[:, :r, :r], dim1=-2, dim2=-1)
-        v = torch.eye(n, r, dtype=torch.float64).expand(groups, n, r)
-    else:
-        u, s, vh = torch.linalg.svd(target.double(), full_matrices=False)
-        v = vh.transpose(-1, -2)
+    if not identity_basis:
+        return balanced_factors(target.double(), depth, widths=list(dims[1:-1]))
+    s = torch.diagonal(target.double()[:, :r, :r], dim1=-2, dim2=-1)  # (G, r)
     root = s.clamp_min(0.0).pow(1.0 / depth).unsqueeze(-2)  # (G, 1, r)
-    qs = [v] + [semi_orthogonal(groups, d, r, identity_basis) for d in dims[1:-1]] + [u]
-    # W_j = Q_j S^{1/N} Q_{j-1}^T with Q_0 = V and Q_N = U.
-    return [(qs[j] * root) @ qs[j - 1].transpose(-1, -2) for j in range(1, depth + 1)]
+    return [torch.eye(dims[j + 1], r, dtype=torch.float64) * root
+            @ torch.eye(dims[j], r, dtype=torch.float64).T for j in range(depth)]
 
 
 def init_matrices(
@@ -91,6 +95,7 @@ def init_matrices(
         scale: target scale of the end-to-end map (> 0).
         target: optional ``(G, out, in)`` end-to-end matrix for ``balanced``.
         identity_basis: use identity instead of random orthonormal bases (diagonal factors).
+
     """
     depth = len(dims) - 1
     if init == "balanced":

@@ -24,6 +24,7 @@ class InstanceNorm(nn.Module):
         mode: ``revin``, ``last`` or ``none``.
         affine: learn a per-channel scale and shift after normalising (``revin`` only).
         eps: added to the variance before the square root.
+
     """
 
     def __init__(self, n_channels: int, mode: str = "revin", affine: bool = False,

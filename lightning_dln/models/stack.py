@@ -45,6 +45,7 @@ class DeepLinear(nn.Module):
         groups: number of independent maps (``C`` for per-channel weights).
         bias: learn an output bias.
         target: optional ``(G, out, in)`` or ``(out, in)`` end-to-end matrix for balanced init.
+
     """
 
     def __init__(
@@ -152,6 +153,7 @@ class DeepLinear(nn.Module):
 
         Args:
             dtype: accumulate the product in this dtype (e.g. ``torch.float64``).
+
         """
         if not self.is_linear:
             raise ValueError(

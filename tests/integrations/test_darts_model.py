@@ -228,6 +228,11 @@ def test_collapse_gives_the_same_forecasts(tmp_path, target, covs, options):
     model.use_collapsed(False)
     np.testing.assert_array_equal(model.predict(2 * H, past_covariates=past,
                                                 future_covariates=future).values(), deep.values())
+    # more training: the cached collapsed map must follow the new weights
+    model.fit(target, past_covariates=past, future_covariates=future, epochs=1)
+    deep = model.predict(H, past_covariates=past, future_covariates=future)
+    fast = model.use_collapsed(True).predict(H, past_covariates=past, future_covariates=future)
+    np.testing.assert_allclose(fast.values(), deep.values(), rtol=1e-5, atol=1e-5)
 
 
 def test_collapse_needs_weights_and_a_linear_net(tmp_path, target):

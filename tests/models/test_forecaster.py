@@ -121,3 +121,14 @@ def test_activation_control_runs_but_does_not_collapse():
 def test_scale_larger_than_lookback_is_value_error():
     with pytest.raises(ValueError, match="scale"):
         DeepLinearTimeSeries(8, 2, 1, {"scales": (1, 16)})
+
+
+def test_depth_1000_forecaster_at_init_is_finite_with_the_configured_scale():
+    """ETTh1 shapes (L=336, H=96, C=7), depth 1000, balanced init at scale 0.1."""
+    torch.manual_seed(0)
+    model = DeepLinearTimeSeries(336, 96, 7, {"depth": 1000, "init_scale": 0.1})
+    y = model(torch.randn(4, 336, 7))
+    assert torch.isfinite(y).all()
+    w, _ = model.temporal_end_to_end(torch.float64)
+    norm = torch.linalg.matrix_norm(w[0], ord=2).item()
+    assert 0.05 <= norm <= 0.2

@@ -1,0 +1,1 @@
+"""Benchmarks of lightning-dln: head-to-head grids (``benchmarks.harness``), speed, anchors."""

@@ -1,0 +1,1 @@
+"""Model adapters of the harness: each module exposes ``fit(spec, task, seed, budget, work_dir)``."""

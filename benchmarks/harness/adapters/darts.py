@@ -1,0 +1,86 @@
+"""Adapter of darts torch models (``NLinearModel``, ``TiDEModel``, ..., our ``DeepLinearModel``).
+
+Shape legend (darts' words -> ours): ``input_chunk_length`` = ``L``, ``output_chunk_length`` =
+``H``, components = channels ``C``. darts fits one multivariate ``TimeSeries`` (the scaled train
+segment) and validates on the scaled validation segment; early stopping on ``val_loss`` with the
+budget's patience, the best epoch restored (``load_best=True``).
+
+Forecasts: the harness builds every test window itself and calls ``predict(n=H, series=[...])``
+on the list of lookback series in one call (darts batches them with the budget's
+``eval_batch_size``); ``benchmarks/dlinear_anchor.py`` checks that this equals
+``historical_forecasts(retrain=False, last_points_only=False, stride=1)`` and times both.
+
+Spec keys: ``cls`` (a ``darts.models`` name or ``DeepLinearModel``), ``lr`` (Adam), ``kwargs``
+(constructor arguments, e.g. ``use_reversible_instance_norm: true``); ``RNNModel`` takes
+``training_length`` (default ``L + H``) instead of ``output_chunk_length``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from darts import TimeSeries
+
+from benchmarks.harness.models import Budget, Fitted
+from benchmarks.harness.task import Task
+
+for _name in ("darts", "pytorch_lightning", "lightning.pytorch"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+def model_class(name: str) -> type:
+    """A darts forecasting model class by name (``DeepLinearModel``: the lightning-dln adapter)."""
+    if name == "DeepLinearModel":
+        from lightning_dln.integrations.darts import DeepLinearModel
+
+        return DeepLinearModel
+    import darts.models
+
+    cls = getattr(darts.models, name, None)
+    if cls is None:
+        raise ValueError(f"cls={name!r} is not a darts.models class")
+    return cls
+
+
+def build(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: str) -> Any:
+    """Construct the darts model of a grid entry (not yet fitted)."""
+    cls = model_class(spec["cls"])
+    kwargs = dict(spec.get("kwargs", {}))
+    if spec["cls"] == "RNNModel":
+        kwargs.setdefault("training_length", task.lookback + task.horizon)
+    else:
+        kwargs["output_chunk_length"] = task.horizon
+    trainer_kwargs = dict(
+        accelerator=budget.accelerator, devices=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_train_batches=budget.limit_train_batches,
+        callbacks=[pl.callbacks.EarlyStopping("val_loss", patience=budget.patience)])
+    return cls(input_chunk_length=task.lookback, batch_size=budget.batch_size,
+               n_epochs=budget.max_epochs, random_state=seed,
+               optimizer_kwargs={"lr": spec.get("lr", 1e-3)}, save_checkpoints=True,
+               force_reset=True, model_name=f"{spec['cls']}_{seed}", work_dir=work_dir,
+               pl_trainer_kwargs=trainer_kwargs, **kwargs)
+
+
+def series(values: np.ndarray) -> TimeSeries:
+    """A darts series of scaled rows ``(T, C)`` on an integer index."""
+    return TimeSeries.from_values(np.ascontiguousarray(values, dtype=np.float32))
+
+
+def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: str) -> Fitted:
+    """Fit on the train segment with validation, return a batched window forecaster."""
+    model = build(spec, task, seed, budget, work_dir)
+    model.fit(series(task.segment("train")), val_series=series(task.segment("val")),
+              load_best=True, verbose=False)
+    horizon, eval_batch = task.horizon, budget.eval_batch_size
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = model.predict(n=horizon, series=[series(w) for w in x], batch_size=eval_batch,
+                            verbose=False, show_warnings=False)
+        return np.stack([s.values(copy=False) for s in out])  # (B, H, C)
+
+    params = sum(p.numel() for p in model.model.parameters() if p.requires_grad)
+    return Fitted(predict, params, model.epochs_trained, chunk=4096,
+                  notes={"cls": spec["cls"], "lr": spec.get("lr", 1e-3)})

@@ -1,0 +1,134 @@
+"""Any darts torch forecasting model on the LTSF splits, scored like the core.
+
+Series are the scaled rows of :mod:`._series` (darts gets a plain integer time index): darts
+trains on rows ``[0, train_end)`` and computes its per-epoch ``val_loss`` on the validation rows
+``[train_end - L, val_end)``; that loss is what the pruner sees. The trial's value is exact and
+the core's: ``historical_forecasts(start=train_end, forecast_horizon=H, stride=1,
+retrain=False)`` on rows ``[0, val_end)`` forecasts every validation window once, and the MSE is
+taken over every window, step and channel. ``evaluate`` does the same for the test rows.
+
+The pruning callback goes to a ``pytorch_lightning.Trainer`` passed to ``fit(trainer=...)``,
+never to ``pl_trainer_kwargs`` (darts pickles those into the model and its safe loading then
+rejects the callback).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from ._deps import require
+from ._series import ltsf_arrays
+from .config import TuneConfig
+from .objectives import Objective
+
+_QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+          "enable_model_summary": False}
+
+
+def resolve_model_class(target: str) -> type:
+    """Import ``module:Class`` and check it is a darts ``TorchForecastingModel``.
+
+    Raises:
+        ImportError: darts (or the darts adapter) is not installed.
+        ValueError: the class does not exist or is not a darts torch model.
+
+    """
+    require("darts")
+    from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
+
+    module, _, name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except AttributeError:
+        raise ValueError(f"{module} has no model {name!r}") from None
+    if not (isinstance(cls, type) and issubclass(cls, TorchForecastingModel)):
+        raise ValueError(f"{target} is not a darts TorchForecastingModel (the darts objective "
+                         "trains torch models through Lightning)")
+    return cls
+
+
+class DartsObjective(Objective):
+    """Tune a darts torch model (see the module docstring).
+
+    Args:
+        cfg: the tuning run; ``cfg.trainer`` holds the per-trial ``pytorch_lightning.Trainer``
+            arguments (``max_epochs``, ``limit_train_batches``, ``accelerator``, ...).
+
+    Raises:
+        ImportError: darts or pytorch_lightning is missing.
+        ValueError: unknown model class or missing data (checked now, before any trial).
+
+    """
+
+    monitor = "val_loss"
+
+    def __init__(self, cfg: TuneConfig) -> None:
+        super().__init__(cfg)
+        self.cls = resolve_model_class(cfg.spec.target)
+        self.pl = require("pytorch_lightning")
+        self.pruning = require("optuna_integration")
+        from darts import TimeSeries
+
+        self.arrays = ltsf_arrays(cfg.data)
+        self.series = TimeSeries.from_values(self.arrays.values,
+                                             columns=list(self.arrays.channels))
+
+    def model_kwargs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Build the constructor arguments: windows, sampled/fixed values, seed, quiet predict.
+
+        ``lr`` and ``weight_decay`` go into ``optimizer_kwargs``; a string ``scales`` becomes
+        a tuple and ``parametrization="flow"`` selects the ``DepthFlow`` optimizer
+        (``DeepLinearModel``).
+        """
+        a = self.arrays
+        kw = {**self.cfg.spec.windows(a.lookback, a.horizon), **params}
+        opt = dict(kw.pop("optimizer_kwargs", None) or {})
+        for key in ("lr", "weight_decay"):
+            if key in kw:
+                opt[key] = kw.pop(key)
+        if isinstance(kw.get("scales"), str):
+            kw["scales"] = tuple(int(s) for s in kw["scales"].split(","))
+        if kw.get("parametrization") == "flow":
+            from lightning_dln.theory import DepthFlow
+
+            kw["optimizer_cls"] = DepthFlow
+        accelerator = self.cfg.trainer.get("accelerator", "cpu")
+        kw.update(optimizer_kwargs=opt, random_state=self.cfg.seed,
+                  n_epochs=int(self.cfg.trainer.get("max_epochs", 1)),
+                  pl_trainer_kwargs={"accelerator": accelerator, **_QUIET})
+        return kw
+
+    def run(self, params: dict[str, Any], trial: Any = None, test: bool = False) -> dict:
+        """Fit on the training rows; score every validation (and test) window."""
+        model = self.cls(**self.model_kwargs(params))
+        callbacks = []
+        if trial is not None:
+            callbacks.append(self.pruning.PyTorchLightningPruningCallback(trial, self.monitor))
+        trainer_kwargs = {"deterministic": True, "num_sanity_val_steps": 0, "max_epochs": 1,
+                          **self.cfg.trainer, **_QUIET}
+        trainer = self.pl.Trainer(callbacks=callbacks, **trainer_kwargs)
+        a = self.arrays
+        val_rows = self.series[a.train_end - a.lookback:a.val_end]
+        model.fit(self.series[:a.train_end], val_series=val_rows, trainer=trainer, verbose=False)
+        out = {"val_mse": self.windows_mse(model, "val"), "epochs": model.epochs_trained}
+        if test:
+            out["test_mse"] = self.windows_mse(model, "test")
+        return out
+
+    def windows_mse(self, model: Any, stage: str) -> float:
+        """MSE over every ``stage`` window (``val`` or ``test``), step and channel."""
+        start, end = self.arrays.split(stage)
+        forecasts = model.historical_forecasts(
+            self.series[:end], start=start, start_format="position",
+            forecast_horizon=self.arrays.horizon, stride=1, retrain=False,
+            last_points_only=False, verbose=False)
+        pred = np.stack([fc.values() for fc in forecasts])  # (N, H, C)
+        truth = self.arrays.targets(stage)
+        if pred.shape != truth.shape:
+            raise RuntimeError(f"historical_forecasts gave {pred.shape}, expected {truth.shape}")
+        if not np.isfinite(pred).all():
+            raise ValueError("the model forecasts non-finite values")
+        return float(np.mean((pred - truth) ** 2))
