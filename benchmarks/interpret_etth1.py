@@ -42,7 +42,8 @@ def depth_spectra(config: Path, depths: list[int], epochs: int, limit: float) ->
         model = DLNForecaster(dm.lookback, dm.horizon, dm.n_channels, net,
                               lr=cfg["model"].get("lr", 1e-4))
         trainer = pl.Trainer(max_epochs=epochs, limit_train_batches=limit, limit_val_batches=0,
-                             logger=False, enable_checkpointing=False, enable_model_summary=False)
+                             logger=False, enable_checkpointing=False, enable_model_summary=False,
+                             enable_progress_bar=False)
         trainer.fit(model, datamodule=dm)
         s, r = spectrum(model)
         spectra[f"depth {depth}"], ranks[f"depth {depth}"] = s[0], float(r[0])

@@ -112,23 +112,34 @@ def build(name: str, training, lr: float):
 
 
 class EpochTimer(pl.Callback):
-    """Wall time of each training epoch, the validation loop excluded."""
+    """Wall and CPU time of each training epoch, the validation loop excluded.
+
+    CPU time (this process, all its threads) is the fairer figure on a shared machine: wall
+    time grows with whatever else runs on the cores.
+    """
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.cpu: list[float] = []
+
+    @staticmethod
+    def _now() -> np.ndarray:
+        return np.array([time.perf_counter(), time.process_time()])
 
     def on_train_epoch_start(self, trainer, module) -> None:
-        self._start, self._val = time.perf_counter(), 0.0
+        self._start, self._val = self._now(), np.zeros(2)
 
     def on_validation_start(self, trainer, module) -> None:
-        self._val_start = time.perf_counter()
+        self._val_start = self._now()
 
     def on_validation_end(self, trainer, module) -> None:
         if hasattr(self, "_start"):
-            self._val += time.perf_counter() - self._val_start
+            self._val += self._now() - self._val_start
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        self.times.append(time.perf_counter() - self._start - self._val)
+        wall, cpu = self._now() - self._start - self._val
+        self.times.append(float(wall))
+        self.cpu.append(float(cpu))
 
 
 def run_one(name: str, training, validation, args, seed: int) -> dict:
@@ -152,24 +163,26 @@ def run_one(name: str, training, validation, args, seed: int) -> dict:
     mae = float(MAE()(pred.output, pred.y))
     return {"model": name, "variant": args.variant, "seed": seed, "val_MAE": mae,
             "s_per_epoch": float(np.mean(timer.times)) if timer.times else float("nan"),
+            "cpu_s_per_epoch": float(np.mean(timer.cpu)) if timer.cpu else float("nan"),
             "params": sum(p.numel() for p in model.parameters()), "epochs": args.epochs}
 
 
 def write_table(rows: pd.DataFrame, args, path: Path) -> None:
     agg = rows.groupby("model", sort=False).agg(
         mae=("val_MAE", "mean"), mae_std=("val_MAE", "std"), sec=("s_per_epoch", "mean"),
-        params=("params", "first"))
+        cpu=("cpu_s_per_epoch", "mean"), params=("params", "first"))
     lines = [f"# Stallion head-to-head ({args.variant} dataset)", "",
-             f"Epochs {args.epochs}, seeds {args.seeds}, batch {args.batch_size}, lr {args.lr}, "
+             f"Epochs {args.epochs}, seeds {sorted(rows.seed.unique().tolist())}, "
+             f"batch {args.batch_size}, lr {args.lr}, "
              f"gradient clip 0.1, limit_train_batches {args.limit_batches}, "
              f"torch threads {torch.get_num_threads()}, CPU. Validation: last 6 months of "
              f"every series ({args.n_val} windows). Command: `{args.command}`", "",
-             "| model | val MAE (mean ± std over seeds) | train s/epoch | parameters |",
-             "|---|---|---|---|"]
+             "| model | val MAE (mean ± std over seeds) | train s/epoch (wall) "
+             "| train CPU s/epoch | parameters |", "|---|---|---|---|---|"]
     for name, r in agg.iterrows():
         std = "" if np.isnan(r.mae_std) else f" ± {r.mae_std:.2f}"
-        sec = "—" if np.isnan(r.sec) else f"{r.sec:.2f}"
-        lines.append(f"| {name} | {r.mae:.2f}{std} | {sec} | {int(r.params):,} |")
+        sec, cpu = ("—" if np.isnan(v) else f"{v:.2f}" for v in (r.sec, r.cpu))
+        lines.append(f"| {name} | {r.mae:.2f}{std} | {sec} | {cpu} | {int(r.params):,} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -180,10 +193,10 @@ def plot(rows: pd.DataFrame, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    agg = rows.groupby("model", sort=False)[["val_MAE", "s_per_epoch"]].mean()
+    agg = rows.groupby("model", sort=False)[["val_MAE", "cpu_s_per_epoch"]].mean()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     agg["val_MAE"].plot.bar(ax=axes[0], title="validation MAE (volume)")
-    agg["s_per_epoch"].fillna(0).plot.bar(ax=axes[1], title="train seconds / epoch")
+    agg["cpu_s_per_epoch"].fillna(0).plot.bar(ax=axes[1], title="train CPU seconds / epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -202,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared CPUs)")
     parser.add_argument("--quick", action="store_true", help="2 epochs, 10 batches, 1 seed")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--tag", default="", help="suffix of the result files")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     args.command = "python benchmarks/pf_stallion.py " + " ".join(
@@ -215,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     training, validation = make_datasets(load_stallion(args.data), args.variant)
     args.n_val = len(validation)
     models = [m for m in args.models if not (m == "DeepAR" and args.variant == "tutorial")]
-    stem = f"stallion_{args.variant}" + ("_quick" if args.quick else "")
+    stem = f"stallion_{args.variant}" + ("_quick" if args.quick else "") + \
+        (f"_{args.tag}" if args.tag else "")
     rows = []
     for seed in args.seeds:
         for name in models:

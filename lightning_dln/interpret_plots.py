@@ -41,15 +41,17 @@ def plot_lag_horizon(weights: Tensor, freq: str | None = None, title: str | None
     horizon, lookback = w.shape
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 4))
-    vmax = float(w.abs().max()) or 1.0
+    # robust colour range: a few large recent-lag weights would wash out the seasonal stripes
+    vmax = float(torch.quantile(w.abs().flatten(), 0.995)) or float(w.abs().max()) or 1.0
     # column l holds lag L - l: flip so lags grow to the right
     image = ax.imshow(w.flip(-1).numpy(), aspect="auto", origin="lower", cmap="RdBu_r",
+                      interpolation="nearest",
                       vmin=-vmax, vmax=vmax,
                       extent=(0.5 * step, (lookback + 0.5) * step, 0.5 * step,
                               (horizon + 0.5) * step))
     ax.set_xlabel(f"lag before the forecast origin ({unit})")
     ax.set_ylabel(f"forecast step ({unit} ahead)")
-    fig.colorbar(image, ax=ax, label="weight (normalised units)")
+    fig.colorbar(image, ax=ax, extend="both", label="weight (normalised; clipped at 99.5 %)")
     ax.set_title(title or "lag x horizon weights", fontsize=10)
     fig.tight_layout()
     return fig

@@ -14,7 +14,7 @@ Writes ``flow_vs_explicit.png`` and ``flow_vs_explicit.md`` to ``benchmarks/resu
 from __future__ import annotations
 
 import torch
-from common import Timer, etth1_problem, parser, semi_orthogonal
+from common import Timer, etth1_problem, parse, semi_orthogonal
 
 from lightning_dln import theory
 from lightning_dln.plots import plot_flow_vs_explicit
@@ -51,7 +51,7 @@ def run(prob, depth: int, lr0: float, steps: int, every: int) -> dict:
 
 
 def main() -> None:
-    args = parser(__doc__).parse_args()
+    args = parse(__doc__)
     depths = [2, 8, 32]
     steps, every, lr0 = (300, 5, 0.2) if args.quick else (2000, 20, 0.2)
     timer = Timer()

@@ -157,7 +157,7 @@ class DeepLinearModel(MixedCovariatesTorchModel):
         return self.model.collapse()
 
     def use_collapsed(self, enabled: bool = True) -> DeepLinearModel:
-        """Predict through the collapsed map (rebuilt from the weights at every prediction).
+        """Predict through the collapsed map (cached; rebuilt whenever the weights change).
 
         Training always uses the deep network. The setting is saved with the model.
 

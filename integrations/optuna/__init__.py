@@ -16,7 +16,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Param": "spaces", "SearchSpace": "spaces", "default_space": "spaces",
+    "Param": "spaces", "SearchSpace": "spaces", "dln_space": "registry",
     "MODELS": "registry", "model_spec": "registry",
     "TuneConfig": "config",
     "make_storage": "storage", "StorageError": "storage",

@@ -5,7 +5,7 @@ worker on the same storage: a worker stops when the finished trials plus the one
 or waiting reach it, so re-running a finished study does nothing and re-running an interrupted
 one completes it; several workers started together finish the target between them (two that
 finish their trials in the same instant can overshoot it by one). Trial numbers come from the
-storage, so no trial is run twice; the sampler is re-seeded with ``seed + trial.number`` at
+storage, so no trial is run twice; the sampler is re-seeded from ``(seed, trial.number)`` at
 each trial, so workers draw different points and a single-worker run is reproducible.
 """
 
@@ -16,6 +16,8 @@ import os
 import socket
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from ._deps import optuna
 from .config import TuneConfig
@@ -28,7 +30,7 @@ PENDING = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
-    """A sampler rebuilt before each trial with ``seed + trial.number`` (see the module doc).
+    """A sampler rebuilt before each trial, seeded by ``(seed, trial.number)``.
 
     Args:
         factory: builds the inner sampler from a seed.
@@ -50,7 +52,10 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         return self._inner.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study, trial) -> None:  # noqa: D102
-        self._inner = self._factory(self._seed + trial.number)
+        # SeedSequence decorrelates the streams of neighbouring seeds (MT19937 seeded with
+        # seed, seed + 1, ... draws visibly correlated first values).
+        mixed = np.random.SeedSequence([self._seed, trial.number]).generate_state(1)[0]
+        self._inner = self._factory(int(mixed))
         self._inner.before_trial(study, trial)
 
     def after_trial(self, study, trial, state, values) -> None:  # noqa: D102

@@ -117,7 +117,8 @@ def linear_attributions(
     if w.ndim != 3:
         raise ValueError(f"weight must have shape (G, K, L), got {tuple(w.shape)}")
     g, k, n_lags = w.shape
-    z = check_matrix("z", z)
+    if not isinstance(z, Tensor) or not z.is_floating_point() or not _all_finite(z):
+        raise ValueError("z must be a finite floating tensor (B, C, L)")
     if z.ndim != 3 or z.shape[2] != n_lags or g not in (1, z.shape[1]):
         raise ValueError(f"z must have shape (B, C, L={n_lags}) with C = G or G = 1 "
                          f"(G={g}), got {tuple(z.shape)}")
@@ -212,12 +213,17 @@ def check_steps(steps: Tensor | list[int] | None, horizon: int) -> Tensor:
     return sel.long()
 
 
+def _all_finite(x: Tensor) -> bool:
+    """``isfinite(x).all()`` at the cost of one sum when it holds (the common case)."""
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
 def _shaped(name: str, x: object, shape: tuple[int, ...]) -> Tensor:
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise ValueError(f"{name} must be a floating tensor of shape {shape}")
     if tuple(x.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
+    if not _all_finite(x):
         raise ValueError(f"{name} must be finite (no NaN or inf entries)")
     return x
 

@@ -64,7 +64,7 @@ def test_fit_under_ddp_then_predict_every_series(tmp_path, strategy):
     env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
     env.pop("MASTER_PORT", None)
     proc = subprocess.run([sys.executable, str(script), strategy, str(out)], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=180)
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text())
     assert result["world_size_fit"] == 2  # the fit really ran on 2 processes

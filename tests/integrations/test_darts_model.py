@@ -247,3 +247,15 @@ def test_float64_series(tmp_path):
     series = TimeSeries.from_values(np.sin(np.arange(60) / 3.0)[:, None])
     pred = make(tmp_path).fit(series).predict(H)
     assert pred.dtype == np.float64
+
+
+def test_missing_darts_gives_an_install_hint(monkeypatch):
+    import sys
+
+    import lightning_dln.integrations.darts as package
+
+    monkeypatch.setitem(sys.modules, "darts", None)  # import darts -> ImportError
+    with pytest.raises(ImportError, match=r'pip install "lightning-dln\[darts\]"'):
+        package.__getattr__("DeepLinearModel")
+    with pytest.raises(AttributeError):
+        package.__getattr__("NoSuchModel")

@@ -106,3 +106,20 @@ def test_config_errors():
     quick = TuneConfig.from_dict({**base, "trainer": {"max_epochs": 5}, "quick": quick},
                                  quick=True)
     assert quick.n_trials == 2 and quick.trainer == {"max_epochs": 1}
+
+
+def test_missing_optuna_gives_the_install_hint(monkeypatch):
+    import sys
+
+    from lightning_dln.integrations.optuna._deps import require
+
+    monkeypatch.setitem(sys.modules, "optuna_integration", None)
+    with pytest.raises(ImportError, match=r'pip install "lightning-dln\[optuna\]"'):
+        require("optuna_integration")
+
+
+def test_public_names_resolve():
+    import lightning_dln.integrations.optuna as tune
+
+    for name in tune.__all__:
+        assert getattr(tune, name) is not None

@@ -45,7 +45,18 @@ def model_class(name: str) -> type:
     return cls
 
 
-def build(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: str) -> Any:
+class EpochCounter(pl.Callback):
+    """Counts finished training epochs (darts resets ``epochs_trained`` on ``load_best``)."""
+
+    def __init__(self) -> None:
+        self.epochs = 0
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epochs = trainer.current_epoch + 1
+
+
+def build(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: str,
+          callbacks: list | None = None) -> Any:
     """Construct the darts model of a grid entry (not yet fitted)."""
     cls = model_class(spec["cls"])
     kwargs = dict(spec.get("kwargs", {}))
@@ -56,7 +67,8 @@ def build(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir:
     trainer_kwargs = dict(
         accelerator=budget.accelerator, devices=1, logger=False, enable_progress_bar=False,
         enable_model_summary=False, limit_train_batches=budget.limit_train_batches,
-        callbacks=[pl.callbacks.EarlyStopping("val_loss", patience=budget.patience)])
+        callbacks=[pl.callbacks.EarlyStopping("val_loss", patience=budget.patience),
+                   *(callbacks or [])])
     return cls(input_chunk_length=task.lookback, batch_size=budget.batch_size,
                n_epochs=budget.max_epochs, random_state=seed,
                optimizer_kwargs={"lr": spec.get("lr", 1e-3)}, save_checkpoints=True,
@@ -71,7 +83,8 @@ def series(values: np.ndarray) -> TimeSeries:
 
 def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: str) -> Fitted:
     """Fit on the train segment with validation, return a batched window forecaster."""
-    model = build(spec, task, seed, budget, work_dir)
+    counter = EpochCounter()
+    model = build(spec, task, seed, budget, work_dir, [counter])
     model.fit(series(task.segment("train")), val_series=series(task.segment("val")),
               load_best=True, verbose=False)
     horizon, eval_batch = task.horizon, budget.eval_batch_size
@@ -82,5 +95,5 @@ def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: s
         return np.stack([s.values(copy=False) for s in out])  # (B, H, C)
 
     params = sum(p.numel() for p in model.model.parameters() if p.requires_grad)
-    return Fitted(predict, params, model.epochs_trained, chunk=4096,
+    return Fitted(predict, params, counter.epochs, chunk=4096,
                   notes={"cls": spec["cls"], "lr": spec.get("lr", 1e-3)})

@@ -1,0 +1,62 @@
+"""Command line of the harness: ``python -m benchmarks.harness --grid FILE --out DIR``.
+
+``--quick`` runs ``benchmarks/grids/quick.yaml`` (ETTh1, H = 96, a handful of models, one seed).
+Re-running the same command resumes: recorded cells are skipped. ``--report-only`` rebuilds
+``results.md``, ``summary.csv`` and the figures from the CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+from pathlib import Path
+
+from benchmarks.harness.grid import load_grid, run_grid
+from benchmarks.harness.report import write_report
+
+GRIDS = Path(__file__).resolve().parents[1] / "grids"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__)
+    parser.add_argument("--grid", type=Path, help="grid YAML (default: quick.yaml with --quick)")
+    parser.add_argument("--quick", action="store_true", help="run benchmarks/grids/quick.yaml")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/harness"),
+                        help="results folder; the CSV is <out>/runs.csv")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder of the LTSF CSVs (default: $LIGHTNING_DLN_DATA)")
+    parser.add_argument("--models", nargs="*", help="run only these model names")
+    parser.add_argument("--datasets", nargs="*", help="run only these datasets")
+    parser.add_argument("--retry-errors", action="store_true", help="re-run failed cells")
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                        help="one spawned process per cell (default: the grid's 'isolate')")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild the report")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    if args.grid is None:
+        if not args.quick:
+            parser.error("give --grid FILE or --quick")
+        args.grid = GRIDS / "quick.yaml"
+    return args
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """Run (or resume) a grid, then write its report; returns the report's paths."""
+    args = parse_args(argv)
+    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "darts"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    grid = load_grid(args.grid)
+    csv_path = args.out / "runs.csv"
+    if not args.report_only:
+        csv_path = run_grid(grid, args.out, args.data_dir, args.models, args.datasets,
+                            args.retry_errors, args.isolate, progress=not args.no_progress)
+    title = f"Harness results: grid '{grid.get('name', args.grid.stem)}'"
+    return write_report(csv_path, args.out, title, grid.get("notes", ""))
+
+
+if __name__ == "__main__":
+    main()

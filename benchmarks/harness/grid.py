@@ -1,0 +1,194 @@
+"""The grid runner: YAML grid -> cells -> one CSV row per run, resumable, with progress.
+
+A grid file (``benchmarks/grids/*.yaml``) names datasets with their horizons (and lookback),
+seeds, a default training budget with per-dataset overrides, and models (see
+``benchmarks/harness/models.py`` for the kinds). Cells run in order dataset -> horizon -> model
+-> seed. After every cell its row is appended to ``<out>/runs.csv`` (flushed and synced), so a
+killed run loses at most the cell in flight; a re-run skips every ``(dataset, horizon, model,
+seed)`` already recorded (``--retry-errors`` re-runs failed ones).
+
+With ``isolate: true`` each cell runs in a fresh spawned process: a crash or a leak cannot take
+the grid down, ``cell_timeout_s`` can stop a runaway cell, and peak memory is that cell's alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing as mp
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm.auto import tqdm
+
+from benchmarks.harness.models import Budget, machine, run_cell, versions
+from benchmarks.harness.task import Task
+
+COLUMNS = ("grid", "dataset", "lookback", "horizon", "model", "kind", "family", "depth", "seed",
+           "status", "mse", "mae", "train_seconds", "infer_seconds_per_window", "params",
+           "peak_memory_mb", "epochs", "n_test_windows", "budget", "notes", "error", "versions",
+           "machine", "finished_at")
+KEY = ("dataset", "horizon", "model", "seed")
+GRID_KEYS = {"name", "lookback", "seeds", "datasets", "models", "budget", "budget_by_dataset",
+             "isolate", "cell_timeout_s", "accelerator", "data_dir", "notes"}
+
+
+@dataclass
+class Cell:
+    """One run: a model on one dataset and horizon with one seed."""
+
+    dataset: str
+    lookback: int
+    horizon: int
+    spec: dict[str, Any]
+    seed: int
+    budget: Budget
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """The resume key (as CSV strings)."""
+        return self.dataset, str(self.horizon), self.spec["name"], str(self.seed)
+
+
+def load_grid(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a grid YAML file."""
+    grid = yaml.safe_load(Path(path).read_text())
+    unknown = set(grid) - GRID_KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown grid keys {sorted(unknown)}; allowed {sorted(GRID_KEYS)}")
+    for key in ("datasets", "models"):
+        if not grid.get(key):
+            raise ValueError(f"{path}: '{key}' must be a non-empty list")
+    names = [m["name"] for m in grid["models"]]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: model names repeat: {names}")
+    return grid
+
+
+def cells(grid: dict[str, Any], models: list[str] | None = None,
+          datasets: list[str] | None = None) -> list[Cell]:
+    """Expand a grid into cells (dataset -> horizon -> model -> seed), filtered by name."""
+    out = []
+    seeds = list(grid.get("seeds", [2024]))
+    for ds in grid["datasets"]:
+        if datasets and ds["name"] not in datasets:
+            continue
+        lookback = int(ds.get("lookback", grid.get("lookback", 336)))
+        for horizon in ds["horizons"]:
+            for spec in grid["models"]:
+                if models and spec["name"] not in models:
+                    continue
+                budget = {"accelerator": grid.get("accelerator", "cpu"),
+                          **grid.get("budget", {}),
+                          **grid.get("budget_by_dataset", {}).get(ds["name"], {}),
+                          **spec.get("budget", {}),
+                          **spec.get("budget_by_dataset", {}).get(ds["name"], {})}
+                for seed in seeds[: int(spec.get("seeds", len(seeds)))]:
+                    out.append(Cell(ds["name"], lookback, int(horizon), spec, int(seed),
+                                    Budget.from_dict(budget)))
+    return out
+
+
+def read_rows(csv_path: Path) -> list[dict[str, str]]:
+    """All rows of a runs CSV (empty when it does not exist)."""
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(csv_path: Path, row: dict[str, Any]) -> None:
+    """Append one row (header first if the file is new), flushed to disk."""
+    new = not csv_path.is_file() or csv_path.stat().st_size == 0
+    with open(csv_path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+_TASKS: dict[tuple, Task] = {}
+
+
+def execute(cell: Cell, data_dir: str | None) -> dict[str, Any]:
+    """Run a cell in this process; failures become a row with ``status=error``."""
+    key = (cell.dataset, cell.lookback, cell.horizon, data_dir)
+    if key not in _TASKS:
+        _TASKS.clear()  # one task's windows at a time
+        _TASKS[key] = Task(cell.dataset, cell.lookback, cell.horizon, data_dir)
+    try:
+        return {"status": "ok", **run_cell(cell.spec, _TASKS[key], cell.seed, cell.budget)}
+    except Exception as err:  # noqa: BLE001 - a failed model must not stop the grid
+        return {"status": "error", "error": f"{type(err).__name__}: {err}"[:500],
+                "notes": traceback.format_exc(limit=3).replace("\n", " | ")[-800:]}
+
+
+def _child(cell: Cell, data_dir: str | None, queue: mp.Queue) -> None:
+    queue.put(execute(cell, data_dir))
+
+
+def execute_isolated(cell: Cell, data_dir: str | None, timeout: float | None) -> dict[str, Any]:
+    """Run a cell in a fresh spawned process, stopping it after ``timeout`` seconds."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(cell, data_dir, queue), daemon=True)
+    proc.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Exception:  # noqa: BLE001 - queue.Empty: poll the child
+            if not proc.is_alive():
+                result = {"status": "error", "error": f"worker died (exit {proc.exitcode})"}
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                proc.kill()
+                result = {"status": "timeout", "error": f"cell exceeded {timeout:.0f} s"}
+                break
+    proc.join(timeout=30)
+    return result
+
+
+def depth_of(spec: dict[str, Any]) -> str:
+    """The DLN depth of a model entry ('' for other models)."""
+    return str(spec.get("net", {}).get("depth", "")) if spec["kind"] == "dln" else ""
+
+
+def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
+             models: list[str] | None = None, datasets: list[str] | None = None,
+             retry_errors: bool = False, isolate: bool | None = None,
+             progress: bool = True) -> Path:
+    """Run every cell not yet recorded in ``out/runs.csv``; returns the CSV path."""
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "runs.csv"
+    done_status = {"ok"} if retry_errors else {"ok", "error", "timeout"}
+    done = {tuple(r[k] for k in KEY) for r in read_rows(csv_path) if r["status"] in done_status}
+    todo = [c for c in cells(grid, models, datasets) if c.key not in done]
+    isolate = grid.get("isolate", False) if isolate is None else isolate
+    data_dir = data_dir or grid.get("data_dir") or os.environ.get("LIGHTNING_DLN_DATA")
+    meta = {"grid": grid.get("name", "grid"), "versions": versions(),
+            "machine": machine(grid.get("accelerator", "cpu"))}
+    bar = tqdm(todo, desc=meta["grid"], unit="cell", disable=not progress, mininterval=5)
+    for cell in bar:
+        bar.set_postfix_str(f"{cell.dataset} H={cell.horizon} {cell.spec['name']} s{cell.seed}")
+        if isolate:
+            result = execute_isolated(cell, data_dir, grid.get("cell_timeout_s"))
+        else:
+            result = execute(cell, data_dir)
+        row = {**meta, "dataset": cell.dataset, "lookback": cell.lookback,
+               "horizon": cell.horizon, "model": cell.spec["name"], "kind": cell.spec["kind"],
+               "family": cell.spec.get("family", cell.spec["kind"]),
+               "depth": depth_of(cell.spec), "seed": cell.seed, "budget": cell.budget.short(),
+               "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
+        append_row(csv_path, row)
+        mse = f"{row['mse']:.4f}" if row["status"] == "ok" else row["status"]
+        bar.write(f"{cell.dataset} H={cell.horizon} {cell.spec['name']} seed={cell.seed}: "
+                  f"mse={mse} train={row.get('train_seconds', 0):.1f}s {row.get('error', '')}")
+    return csv_path

@@ -1,0 +1,158 @@
+"""Markdown tables, a summary CSV and figures from the runs CSV of a grid.
+
+Per dataset: MSE/MAE mean +- std over seeds for every model and horizon (best per horizon in
+bold), the winner of each horizon with its lead over the runner-up and whether that lead
+exceeds the spread (``lead > std_best + std_runner_up``; undecidable with one seed), the cost of
+each model (parameters, training seconds, inference per window, peak memory, epochs, budget),
+and two figures: MSE vs DLN depth, accuracy vs training time.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness.grid import KEY, read_rows
+
+STATS = ("mse", "mae", "train_seconds", "infer_seconds_per_window", "peak_memory_mb")
+
+
+def aggregate(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Mean and std over seeds per (dataset, horizon, model), from the last ok row of each key."""
+    latest = {tuple(r[k] for k in KEY): r for r in rows if r["status"] == "ok"}
+    groups: dict[tuple, list[dict[str, str]]] = defaultdict(list)
+    for r in latest.values():
+        groups[(r["dataset"], int(r["horizon"]), r["model"])].append(r)
+    order = {m: i for i, m in enumerate(dict.fromkeys(r["model"] for r in rows))}
+    out = []
+    for (dataset, horizon, model), runs in groups.items():
+        agg: dict[str, Any] = {"dataset": dataset, "horizon": horizon, "model": model,
+                               "family": runs[0]["family"], "depth": runs[0]["depth"],
+                               "n_seeds": len(runs), "params": runs[0]["params"],
+                               "epochs": statistics.mean(float(r["epochs"] or 0) for r in runs),
+                               "budget": runs[0]["budget"], "order": order[model]}
+        for name in STATS:
+            values = [float(r[name]) for r in runs]
+            agg[name] = statistics.mean(values)
+            agg[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
+        out.append(agg)
+    return sorted(out, key=lambda a: (a["dataset"], a["horizon"], a["order"]))
+
+
+def _fmt(mean: float, std: float, bold: bool) -> str:
+    text = f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
+    return f"**{text}**" if bold else text
+
+
+def verdicts(aggs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (dataset, horizon): best model, runner-up, lead, spread, and the DLN vs the rest."""
+    by_cell: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for a in aggs:
+        by_cell[(a["dataset"], a["horizon"])].append(a)
+    out = []
+    for (dataset, horizon), group in sorted(by_cell.items()):
+        ranked = sorted(group, key=lambda a: a["mse"])
+        best = ranked[0]
+        row = {"dataset": dataset, "horizon": horizon, "best": best["model"],
+               "best_mse": best["mse"], "runner_up": "", "lead": math.nan,
+               "spread": math.nan, "decided": "n/a (1 model)"}
+        if len(ranked) > 1:
+            second = ranked[1]
+            spread = (best["mse_std"] if not math.isnan(best["mse_std"]) else 0.0) + \
+                (second["mse_std"] if not math.isnan(second["mse_std"]) else 0.0)
+            one_seed = best["n_seeds"] < 2 and second["n_seeds"] < 2
+            lead = second["mse"] - best["mse"]
+            row.update(runner_up=second["model"], lead=lead, spread=spread,
+                       decided="n/a (1 seed)" if one_seed else
+                       ("yes" if lead > spread else "no"))
+        dln = [a for a in ranked if a["family"].startswith("dln")
+               and a["family"] != "dln_control"]
+        rest = [a for a in ranked if not a["family"].startswith("dln")]
+        if dln and rest:
+            row["best_dln"], row["best_dln_mse"] = dln[0]["model"], dln[0]["mse"]
+            row["best_other"], row["best_other_mse"] = rest[0]["model"], rest[0]["mse"]
+            row["dln_wins"] = "yes" if dln[0]["mse"] < rest[0]["mse"] else "no"
+        out.append(row)
+    return out
+
+
+def markdown(aggs: list[dict[str, Any]], title: str, notes: str = "") -> str:
+    """The results as markdown: one section per dataset."""
+    lines = [f"# {title}", ""] + ([notes, ""] if notes else [])
+    wins = {(v["dataset"], v["horizon"]): v for v in verdicts(aggs)}
+    for dataset in sorted({a["dataset"] for a in aggs}):
+        rows = [a for a in aggs if a["dataset"] == dataset]
+        horizons = sorted({a["horizon"] for a in rows})
+        models = sorted({a["model"]: a["order"] for a in rows}.items(), key=lambda kv: kv[1])
+        cell = {(a["model"], a["horizon"]): a for a in rows}
+        lines += [f"## {dataset}", "", "MSE / MAE on the scaled data, every test window, mean ± "
+                  "std over seeds (n = seeds); best MSE per horizon in bold.", ""]
+        head = ["model", "n"] + [f"H={h} MSE" for h in horizons] + [f"H={h} MAE" for h in horizons]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for model, _ in models:
+            seeds = max(cell[(model, h)]["n_seeds"] for h in horizons if (model, h) in cell)
+            parts = [model, str(seeds)]
+            for metric in ("mse", "mae"):
+                for h in horizons:
+                    a = cell.get((model, h))
+                    best = wins[(dataset, h)]["best"] == model and metric == "mse"
+                    parts.append("" if a is None else _fmt(a[metric], a[f"{metric}_std"], best))
+            lines.append("| " + " | ".join(parts) + " |")
+        lines += ["", "| H | best | MSE | runner-up | lead | spread (std sum) | lead > spread | "
+                  "best DLN | best non-DLN | DLN wins |", "|" + "---|" * 10]
+        for h in horizons:
+            v = wins[(dataset, h)]
+            dln = f"{v['best_dln']} ({v['best_dln_mse']:.4f})" if "best_dln" in v else ""
+            other = f"{v['best_other']} ({v['best_other_mse']:.4f})" if "best_other" in v else ""
+            lines.append(f"| {h} | {v['best']} | {v['best_mse']:.4f} | {v['runner_up']} | "
+                         f"{v['lead']:.4f} | {v['spread']:.4f} | {v['decided']} | {dln} | "
+                         f"{other} | {v.get('dln_wins', '')} |")
+        lines += ["", "Cost (mean over seeds and horizons): parameters trained, training wall "
+                  "seconds, inference seconds per test window (batched), peak RSS growth, "
+                  "epochs run, budget.", "",
+                  "| model | params | train s | infer ms/window | peak MB | epochs | budget |",
+                  "|---|---|---|---|---|---|---|"]
+        for model, _ in models:
+            runs = [a for a in rows if a["model"] == model]
+            mean = {k: statistics.mean(a[k] for a in runs) for k in STATS + ("epochs",)}
+            lines.append(f"| {model} | {runs[0]['params']} | {mean['train_seconds']:.1f} | "
+                         f"{1e3 * mean['infer_seconds_per_window']:.3f} | "
+                         f"{mean['peak_memory_mb']:.0f} | {mean['epochs']:.1f} | "
+                         f"{runs[0]['budget']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_summary(aggs: list[dict[str, Any]], path: Path) -> None:
+    """The aggregates as CSV."""
+    keys = [k for k in aggs[0] if k != "order"] if aggs else []
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(aggs)
+
+
+def write_report(csv_path: Path, out: Path, title: str = "Harness results", notes: str = "",
+                 figures: bool = True) -> list[Path]:
+    """Write ``results.md``, ``summary.csv`` and (optionally) figures; return the paths."""
+    aggs = aggregate(read_rows(csv_path))
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "results.md", out / "summary.csv"]
+    paths[0].write_text(markdown(aggs, title, notes))
+    write_summary(aggs, paths[1])
+    if figures and aggs:
+        from benchmarks.harness.figures import accuracy_vs_time, mse_vs_depth
+
+        for dataset in sorted({a["dataset"] for a in aggs}):
+            rows = [a for a in aggs if a["dataset"] == dataset]
+            for name, plot in (("mse_vs_depth", mse_vs_depth), ("accuracy_vs_time",
+                                                                  accuracy_vs_time)):
+                fig = plot(rows, dataset)
+                if fig is not None:
+                    paths.append(out / f"{name}_{dataset}.png")
+                    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
+    return paths

@@ -1,0 +1,106 @@
+"""The benchmark harness: closed form vs a reference solver, and a tiny grid end to end."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks.harness.__main__ import main
+from benchmarks.harness.closed_form import RidgeIN
+from benchmarks.harness.grid import cells, load_grid
+
+TINY = {
+    "name": "tiny",
+    "lookback": 48,
+    "seeds": [0, 1],
+    "isolate": False,
+    "budget": {"max_epochs": 1, "limit_train_batches": 4, "batch_size": 64},
+    "datasets": [{"name": "ETTh1", "horizons": [24]}],
+    "models": [
+        {"name": "closed_form", "kind": "closed_form", "family": "closed_form", "seeds": 1},
+        {"name": "dln_d2", "kind": "dln", "family": "dln", "net": {"depth": 2},
+         "module": {"lr": 1e-3}},
+    ],
+}
+
+
+def _reference_ridge(segment, lookback, horizon, alpha_abs):
+    """Plain lstsq on the explicit design matrix (Toner & Darlow's features)."""
+    win = np.lib.stride_tricks.sliding_window_view(segment, lookback + horizon, axis=0)
+    win = win.astype(np.float64)
+    mu = win[..., :lookback].mean(-1, keepdims=True)
+    win = win - mu
+    sd = np.sqrt(win[..., :lookback].var(-1, keepdims=True) + 1e-5)
+    x = np.concatenate([win[..., :lookback], sd], -1).reshape(-1, lookback + 1)
+    y = win[..., lookback:].reshape(-1, horizon)
+    a = x.T @ x + alpha_abs * np.eye(lookback + 1)
+    return np.linalg.solve(a, x.T @ y)
+
+
+def test_closed_form_matches_reference_solver():
+    rng = np.random.default_rng(0)
+    t = np.arange(600)
+    segment = np.stack([np.sin(t / 7) + 0.1 * rng.standard_normal(600),
+                        np.cos(t / 5) + 0.1 * rng.standard_normal(600)], axis=1)
+    lookback, horizon = 20, 5
+    val = np.lib.stride_tricks.sliding_window_view(segment[400:], lookback + horizon, axis=0)
+    val = val.transpose(0, 2, 1)
+    model = RidgeIN(lookback, horizon, alphas=(0.0,), chunk=37).fit(
+        segment[:400], val[:, :lookback], val[:, lookback:])
+    ref = _reference_ridge(segment[:400], lookback, horizon, 0.0)
+    np.testing.assert_allclose(model.weight, ref, rtol=1e-6, atol=1e-8)
+    pred = model.predict(val[:, :lookback])
+    assert pred.shape == (len(val), horizon, 2)
+    assert np.mean((pred - val[:, lookback:]) ** 2) < 0.05
+
+
+def test_closed_form_rejects_bad_options():
+    with pytest.raises(ValueError, match="norm"):
+        RidgeIN(10, 2, norm="layer")
+    with pytest.raises(ValueError, match="alphas"):
+        RidgeIN(10, 2, alphas=(-1.0,))
+
+
+def test_grid_expansion_and_budget_overrides(tmp_path):
+    grid = dict(TINY, budget_by_dataset={"ETTh1": {"max_epochs": 2}})
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    expanded = cells(load_grid(path))
+    assert [(c.spec["name"], c.seed) for c in expanded] == [
+        ("closed_form", 0), ("dln_d2", 0), ("dln_d2", 1)]
+    assert all(c.budget.max_epochs == 2 for c in expanded)
+    path.write_text(yaml.safe_dump(dict(TINY, bogus=1)))
+    with pytest.raises(ValueError, match="bogus"):
+        load_grid(path)
+
+
+def test_tiny_grid_runs_resumes_and_reports(tmp_path, ltsf_dir):
+    grid_path = tmp_path / "tiny.yaml"
+    grid_path.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    args = ["--grid", str(grid_path), "--out", str(out), "--data-dir", str(ltsf_dir),
+            "--no-progress"]
+    paths = main(args)
+    with open(out / "runs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["model"], r["seed"], r["status"]) for r in rows] == [
+        ("closed_form", "0", "ok"), ("dln_d2", "0", "ok"), ("dln_d2", "1", "ok")], rows
+    for r in rows:
+        assert float(r["mse"]) > 0 and float(r["mae"]) > 0
+        assert int(r["n_test_windows"]) == 2880 - 24 + 1  # every test window (4 months)
+        assert float(r["infer_seconds_per_window"]) > 0 and int(r["params"]) > 0
+        assert r["versions"] and r["machine"]
+    cf = float(rows[0]["mse"])
+    assert 0.2 < cf < 0.6  # ETTh1 H=24 with instance-normalised least squares
+    report = (out / "results.md").read_text()
+    assert "## ETTh1" in report and "closed_form" in report and "dln_d2" in report
+    assert Path(out / "summary.csv").is_file()
+    assert any(p.suffix == ".png" for p in paths)
+
+    main(args)  # resume: every cell is recorded, nothing runs again
+    with open(out / "runs.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 3
