@@ -1,11 +1,14 @@
 """DeepLinearModel (darts) on ETTh1, L = 336, H = 96, every test window, against the core and darts.
 
-1. DeepLinearModel with the core's default config (depth 4, balanced init at 0.1, Adam 1e-4,
-   batch 32, up to 10 epochs, early stopping on val loss with patience 3, best epoch restored)
-   vs the core LightningModule (``DLNForecaster`` + ``LTSFDataModule``, same config and seed).
-2. darts' NLinearModel and DLinearModel, trained in the same script (LTSF-Linear's ETTh1 setting:
-   weights shared across channels, Adam 5e-3, batch 32, same epochs and early stopping).
-3. Coverage of the 10-90% interval of DeepLinearModel with QuantileRegression([0.1, 0.5, 0.9]).
+1. DeepLinearModel with the core's default config, read from ``--config``
+   (``configs/etth1.yaml``: net, lr, scheduler, max epochs, seed; batch 32, early stopping on the
+   validation loss with patience 3, best epoch restored) vs the core LightningModule
+   (``DLNForecaster`` + ``LTSFDataModule``) trained in the same script with that same config.
+2. darts' NLinearModel and DLinearModel (LTSF-Linear's ETTh1 setting: weights shared across
+   channels, Adam 5e-3 and the config's scheduler, same epochs and early stopping).
+3. Coverage of the 10-90% interval of DeepLinearModel with QuantileRegression([0.1, 0.5, 0.9])
+   (constant Adam lr ``--quantile-lr``: the quantile offsets are biases that a halving schedule
+   freezes before they open up).
 4. Wall time of ``historical_forecasts`` over the whole test split: DeepLinearModel at depth 100
    predicting through its collapsed map vs NLinearModel (and the deep depth-100 forward).
 
@@ -14,7 +17,7 @@ rows ``[0, 8640)`` (train), ``[8640 - L, 11520)`` (val) and ``[0, 14400)`` for
 ``historical_forecasts(start=11520, forecast_horizon=96, stride=1, retrain=False)``, i.e. all
 2785 test windows. Metrics are MSE / MAE over every window, step and channel on the scaled data.
 
-Usage: ``python benchmarks/darts_etth1.py [--quick] [--epochs N] [--out DIR]``.
+Usage: ``python benchmarks/darts_etth1.py [--quick] [--epochs N] [--config YAML] [--out DIR]``.
 Writes ``darts_etth1.csv`` and ``darts_etth1.md`` to ``--out`` (``--quick``: ``*_quick.*``).
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import os
 import platform
 import statistics
@@ -34,6 +38,7 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
+import yaml
 from darts import TimeSeries
 from darts.models import DLinearModel, NLinearModel
 from darts.utils.likelihood_models import QuantileRegression
@@ -41,10 +46,34 @@ from lightning_dln.integrations.darts import DeepLinearModel
 
 from lightning_dln.data import LTSFDataModule, load_dataset
 from lightning_dln.models import DLNConfig
-from lightning_dln.module import DLNForecaster
+from lightning_dln.module import SCHEDULERS, DLNForecaster
 
 L, H, BATCH, PATIENCE = 336, 96, 32, 3
-CORE = dict(depth=4, init="balanced", init_scale=0.1)
+
+
+def core_config(path: str) -> dict:
+    """Net, optimiser and schedule of the core's default config (a LightningCLI YAML)."""
+    cfg = yaml.safe_load(Path(path).read_text())
+    model = cfg.get("model", {})
+    scheduler = model.get("scheduler")
+    return {"net": model.get("net", {}), "lr": float(model.get("lr", 1e-4)),
+            "scheduler": scheduler, "scheduler_kwargs": model.get("scheduler_kwargs") or {},
+            "scheduler_cls": _import(SCHEDULERS.get(scheduler, scheduler)) if scheduler else None,
+            "max_epochs": cfg.get("trainer", {}).get("max_epochs", 10),
+            "seed": cfg.get("seed_everything", 2024)}
+
+
+def _import(dotted: str):
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def darts_schedule(cfg: dict) -> dict:
+    """The config's per-epoch scheduler as darts arguments."""
+    if cfg["scheduler_cls"] is None:
+        return {}
+    return {"lr_scheduler_cls": cfg["scheduler_cls"],
+            "lr_scheduler_kwargs": dict(cfg["scheduler_kwargs"])}
 
 
 def load_series(dataset: str) -> tuple[TimeSeries, TimeSeries, TimeSeries, int, LTSFDataModule]:
@@ -60,10 +89,11 @@ def load_series(dataset: str) -> tuple[TimeSeries, TimeSeries, TimeSeries, int, 
     return full, full[:train_end], full[val_start:val_end], val_end, dm
 
 
-def run_core(dm: LTSFDataModule, epochs: int, seed: int, progress: bool) -> dict:
+def run_core(dm: LTSFDataModule, cfg: dict, epochs: int, seed: int, progress: bool) -> dict:
     """The core LightningModule: fit, best epoch by val MSE, test on every window."""
     lpl.seed_everything(seed, verbose=False)
-    model = DLNForecaster(L, H, dm.n_channels, net=DLNConfig(**CORE), lr=1e-4)
+    model = DLNForecaster(L, H, dm.n_channels, net=DLNConfig(**cfg["net"]), lr=cfg["lr"],
+                          scheduler=cfg["scheduler"], scheduler_kwargs=cfg["scheduler_kwargs"])
     ckpt = lpl.callbacks.ModelCheckpoint(monitor="val_mse", mode="min", save_top_k=1,
                                          dirpath=tempfile.mkdtemp(prefix="core_etth1_"))
     stop = lpl.callbacks.EarlyStopping(monitor="val_mse", mode="min", patience=PATIENCE)
@@ -132,7 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 epoch per model, 1 timing run")
     parser.add_argument("--epochs", type=int, default=None, help="max epochs (default 10)")
-    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--config", default="configs/etth1.yaml", help="the core's config")
+    parser.add_argument("--seed", type=int, default=None, help="default: the config's")
     parser.add_argument("--dataset", default="ETTh1")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs (default 3)")
     parser.add_argument("--progress", action="store_true", help="show Lightning's bars")
@@ -140,7 +171,9 @@ def main() -> None:
                         help="Adam lr of the quantile model (its quantile offsets are biases)")
     parser.add_argument("--out", default="benchmarks/results/darts")
     args = parser.parse_args()
-    epochs = args.epochs or (1 if args.quick else 10)
+    cfg = core_config(args.config)
+    args.seed = cfg["seed"] if args.seed is None else args.seed
+    epochs = args.epochs or (1 if args.quick else cfg["max_epochs"])
     repeats = args.repeats or (1 if args.quick else 3)
     work = tempfile.mkdtemp(prefix="darts_etth1_")
     full, train, val, test_start, dm = load_series(args.dataset)
@@ -156,18 +189,20 @@ def main() -> None:
                     force_reset=True, model_name=name, work_dir=work,
                     pl_trainer_kwargs=darts_trainer_kwargs(work, args.progress))
 
-    log(run_core(dm, epochs, args.seed, args.progress))
-    dln = DeepLinearModel(**CORE, optimizer_kwargs={"lr": 1e-4}, **darts_kw("dln"))
+    log(run_core(dm, cfg, epochs, args.seed, args.progress))
+    dln = DeepLinearModel(**cfg["net"], optimizer_kwargs={"lr": cfg["lr"]}, **darts_schedule(cfg),
+                          **darts_kw("dln"))
     log(point_row("DeepLinearModel (darts)", dln, full, test_start, fit_darts(dln, train, val)))
     for cls in (NLinearModel, DLinearModel):
-        base = cls(shared_weights=True, optimizer_kwargs={"lr": 5e-3}, **darts_kw(cls.__name__))
+        base = cls(shared_weights=True, optimizer_kwargs={"lr": 5e-3}, **darts_schedule(cfg),
+                   **darts_kw(cls.__name__))
         log(point_row(f"{cls.__name__} (darts)", base, full, test_start,
                       fit_darts(base, train, val)))
         if cls is NLinearModel:
             nlinear = base
 
     quantiles = [0.1, 0.5, 0.9]
-    qdln = DeepLinearModel(**CORE, optimizer_kwargs={"lr": args.quantile_lr},
+    qdln = DeepLinearModel(**cfg["net"], optimizer_kwargs={"lr": args.quantile_lr},
                            likelihood=QuantileRegression(quantiles), **darts_kw("dln_q"))
     fit_s, q_epochs = fit_darts(qdln, train, val)
     params, wall = forecasts(qdln, full, test_start, predict_likelihood_parameters=True)
@@ -181,7 +216,7 @@ def main() -> None:
          "fit_s": fit_s, "hf_s": wall, "n_windows": len(params)})
 
     deep100 = DeepLinearModel(  # weights barely trained: only the time is measured here
-        L, H, depth=100, init="balanced", init_scale=0.1, batch_size=BATCH, n_epochs=1,
+        L, H, **{**cfg["net"], "depth": 100}, batch_size=BATCH, n_epochs=1,
         random_state=args.seed, work_dir=work,
         pl_trainer_kwargs=dict(accelerator="cpu", enable_progress_bar=args.progress,
                                enable_model_summary=False, logger=False))
@@ -194,10 +229,11 @@ def main() -> None:
     for name, times in speed.items():
         log({"model": f"timing: {name}", "hf_s": statistics.median(times),
              "hf_s_all": " ".join(f"{t:.2f}" for t in times), "n_windows": len(y)})
-    write(rows, speed, args, epochs)
+    write(rows, speed, args, epochs, cfg)
 
 
-def write(rows: list[dict], speed: dict, args: argparse.Namespace, epochs: int) -> None:
+def write(rows: list[dict], speed: dict, args: argparse.Namespace, epochs: int,
+          cfg: dict) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "darts_etth1_quick" if args.quick else "darts_etth1"
@@ -214,7 +250,10 @@ def write(rows: list[dict], speed: dict, args: argparse.Namespace, epochs: int) 
         f"# DeepLinearModel (darts) on {args.dataset}, L={L}, H={H}, every test window",
         "",
         f"Command: `python benchmarks/darts_etth1.py{' --quick' if args.quick else ''}` "
-        f"(max epochs {epochs}, seed {args.seed}); {platform.node()}, "
+        f"(max epochs {epochs}, seed {args.seed}); core config `{args.config}`: net "
+        f"{cfg['net']}, Adam lr {cfg['lr']:g}, scheduler {cfg['scheduler']} "
+        f"{cfg['scheduler_kwargs']}, batch {BATCH}, early stopping patience {PATIENCE}; "
+        f"{platform.node()}, "
         f"{os.cpu_count()} CPU cores (shared), torch {torch.__version__}.",
         "",
         "| model | epochs | test MSE | test MAE | windows | fit s | hist. forecasts s |",

@@ -100,6 +100,9 @@ def run() -> None:
              f"{t['predict']:.4f} s, deep model {t['predict_deep']:.4f} s; explain (forecast + "
              f"exact per-lag attributions at steps 1 and {cf.horizon}, aggregated) "
              f"{t['explain']:.4f} s; ratio explain / collapsed predict = {t['ratio']:.2f}.\n")
+    hp = model.hparams
+    text += (f"\nCheckpoint: {args.ckpt.name}, optimizer {hp.optimizer} lr {hp.lr}, scheduler "
+             f"{hp.scheduler} {hp.scheduler_kwargs or ''}, net {dict(hp.net)}.\n")
     if args.depths:
         text += "\nEffective rank by depth (equal budget): " + ", ".join(
             f"{k}: {v:.1f}" for k, v in summary["depth_effective_rank"].items()) + "\n"

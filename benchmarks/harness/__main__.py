@@ -16,6 +16,7 @@ from benchmarks.harness.grid import load_grid, run_grid
 from benchmarks.harness.report import write_report
 
 GRIDS = Path(__file__).resolve().parents[1] / "grids"
+RESULTS = Path("benchmarks/results/harness")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,8 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__)
     parser.add_argument("--grid", type=Path, help="grid YAML (default: quick.yaml with --quick)")
     parser.add_argument("--quick", action="store_true", help="run benchmarks/grids/quick.yaml")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/harness"),
-                        help="results folder; the CSV is <out>/runs.csv")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder, default benchmarks/results/harness/<grid name>; "
+                             "the CSV is <out>/runs.csv")
     parser.add_argument("--data-dir", default=None,
                         help="folder of the LTSF CSVs (default: $LIGHTNING_DLN_DATA)")
     parser.add_argument("--models", nargs="*", help="run only these model names")
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     grid = load_grid(args.grid)
+    args.out = args.out or RESULTS / str(grid.get("name", args.grid.stem))
     csv_path = args.out / "runs.csv"
     if not args.report_only:
         csv_path = run_grid(grid, args.out, args.data_dir, args.models, args.datasets,

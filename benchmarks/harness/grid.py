@@ -34,7 +34,8 @@ COLUMNS = ("grid", "dataset", "lookback", "horizon", "model", "kind", "family", 
            "machine", "finished_at")
 KEY = ("dataset", "horizon", "model", "seed")
 GRID_KEYS = {"name", "lookback", "seeds", "datasets", "models", "budget", "budget_by_dataset",
-             "isolate", "cell_timeout_s", "accelerator", "data_dir", "notes"}
+             "isolate", "cell_timeout_s", "accelerator", "data_dir", "notes", "order"}
+ORDER = ("dataset", "horizon", "model", "seed")
 
 
 @dataclass
@@ -71,7 +72,14 @@ def load_grid(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def cells(grid: dict[str, Any], models: list[str] | None = None,
           datasets: list[str] | None = None) -> list[Cell]:
-    """Expand a grid into cells (dataset -> horizon -> model -> seed), filtered by name."""
+    """Expand a grid into cells, filtered by name, in the grid's ``order``.
+
+    ``order`` is a permutation of ``(dataset, horizon, model, seed)`` (the default): the first
+    key varies slowest; datasets, horizons, models and seeds keep their order in the file.
+    """
+    order = tuple(grid.get("order", ORDER))
+    if sorted(order) != sorted(ORDER):
+        raise ValueError(f"order={list(order)} must be a permutation of {list(ORDER)}")
     out = []
     seeds = list(grid.get("seeds", [2024]))
     for ds in grid["datasets"]:
@@ -90,7 +98,16 @@ def cells(grid: dict[str, Any], models: list[str] | None = None,
                 for seed in seeds[: int(spec.get("seeds", len(seeds)))]:
                     out.append(Cell(ds["name"], lookback, int(horizon), spec, int(seed),
                                     Budget.from_dict(budget)))
-    return out
+    rank = {"dataset": [d["name"] for d in grid["datasets"]], "seed": seeds,
+            "model": [m["name"] for m in grid["models"]]}
+
+    def position(cell: Cell) -> tuple[int, ...]:
+        values = {"dataset": cell.dataset, "seed": cell.seed, "model": cell.spec["name"],
+                  "horizon": cell.horizon}
+        return tuple(values["horizon"] if k == "horizon" else rank[k].index(values[k])
+                     for k in order)
+
+    return sorted(out, key=position)
 
 
 def read_rows(csv_path: Path) -> list[dict[str, str]]:
@@ -185,7 +202,8 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
         row = {**meta, "dataset": cell.dataset, "lookback": cell.lookback,
                "horizon": cell.horizon, "model": cell.spec["name"], "kind": cell.spec["kind"],
                "family": cell.spec.get("family", cell.spec["kind"]),
-               "depth": depth_of(cell.spec), "seed": cell.seed, "budget": cell.budget.short(),
+               "depth": depth_of(cell.spec), "seed": cell.seed,
+               "budget": "exact" if cell.spec["kind"] == "closed_form" else cell.budget.short(),
                "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
         append_row(csv_path, row)
         mse = f"{row['mse']:.4f}" if row["status"] == "ok" else row["status"]

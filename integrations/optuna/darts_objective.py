@@ -113,7 +113,7 @@ class DartsObjective(Objective):
         a = self.arrays
         val_rows = self.series[a.train_end - a.lookback:a.val_end]
         model.fit(self.series[:a.train_end], val_series=val_rows, trainer=trainer, verbose=False)
-        out = {"val_mse": self.windows_mse(model, "val"), "epochs": model.epochs_trained}
+        out = {"val_mse": self.windows_mse(model, "val"), "epochs": trainer.current_epoch}
         if test:
             out["test_mse"] = self.windows_mse(model, "test")
         return out

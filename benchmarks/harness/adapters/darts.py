@@ -10,7 +10,8 @@ on the list of lookback series in one call (darts batches them with the budget's
 ``eval_batch_size``); ``benchmarks/dlinear_anchor.py`` checks that this equals
 ``historical_forecasts(retrain=False, last_points_only=False, stride=1)`` and times both.
 
-Spec keys: ``cls`` (a ``darts.models`` name or ``DeepLinearModel``), ``lr`` (Adam), ``kwargs``
+Spec keys: ``cls`` (a ``darts.models`` name or ``DeepLinearModel``), ``lr`` (Adam),
+``lr_scheduler`` (``{cls: <torch.optim.lr_scheduler name>, kwargs: {...}}``), ``kwargs``
 (constructor arguments, e.g. ``use_reversible_instance_norm: true``); ``RNNModel`` takes
 ``training_length`` (default ``L + H``) instead of ``output_chunk_length``.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from darts import TimeSeries
 
 from benchmarks.harness.models import Budget, Fitted
@@ -69,6 +71,10 @@ def build(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir:
         enable_model_summary=False, limit_train_batches=budget.limit_train_batches,
         callbacks=[pl.callbacks.EarlyStopping("val_loss", patience=budget.patience),
                    *(callbacks or [])])
+    sched = spec.get("lr_scheduler")
+    if sched is not None:  # e.g. {cls: ExponentialLR, kwargs: {gamma: 0.5}}: stepped per epoch
+        kwargs["lr_scheduler_cls"] = getattr(torch.optim.lr_scheduler, sched["cls"])
+        kwargs["lr_scheduler_kwargs"] = dict(sched.get("kwargs", {}))
     return cls(input_chunk_length=task.lookback, batch_size=budget.batch_size,
                n_epochs=budget.max_epochs, random_state=seed,
                optimizer_kwargs={"lr": spec.get("lr", 1e-3)}, save_checkpoints=True,
