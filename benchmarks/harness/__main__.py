@@ -8,11 +8,9 @@ Re-running the same command resumes: recorded cells are skipped. ``--report-only
 from __future__ import annotations
 
 import argparse
-import logging
-import warnings
 from pathlib import Path
 
-from benchmarks.harness.grid import load_grid, run_grid
+from benchmarks.harness.grid import load_grid, quiet, run_grid
 from benchmarks.harness.report import write_report
 
 GRIDS = Path(__file__).resolve().parents[1] / "grids"
@@ -47,10 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[Path]:
     """Run (or resume) a grid, then write its report; returns the report's paths."""
     args = parse_args(argv)
-    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "darts"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    quiet()
     grid = load_grid(args.grid)
     args.out = args.out or RESULTS / str(grid.get("name", args.grid.stem))
     csv_path = args.out / "runs.csv"

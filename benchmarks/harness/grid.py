@@ -14,10 +14,12 @@ the grid down, ``cell_timeout_s`` can stop a runaway cell, and peak memory is th
 from __future__ import annotations
 
 import csv
+import logging
 import multiprocessing as mp
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,8 @@ def load_grid(path: str | os.PathLike[str]) -> dict[str, Any]:
     grid = yaml.safe_load(Path(path).read_text())
     unknown = set(grid) - GRID_KEYS
     if unknown:
-        raise ValueError(f"{path}: unknown grid keys {sorted(unknown)}; allowed {sorted(GRID_KEYS)}")
+        raise ValueError(f"{path}: unknown grid keys {sorted(unknown)}; "
+                         f"allowed {sorted(GRID_KEYS)}")
     for key in ("datasets", "models"):
         if not grid.get(key):
             raise ValueError(f"{path}: '{key}' must be a non-empty list")
@@ -146,7 +149,18 @@ def execute(cell: Cell, data_dir: str | None) -> dict[str, Any]:
                 "notes": traceback.format_exc(limit=3).replace("\n", " | ")[-800:]}
 
 
+def quiet() -> None:
+    """Silence the Lightning/darts banners and warnings (rows and the bar say what matters)."""
+    for name in ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "darts",
+                 "pytorch_forecasting"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def _child(cell: Cell, data_dir: str | None, queue: mp.Queue) -> None:
+    quiet()
     queue.put(execute(cell, data_dir))
 
 

@@ -1,7 +1,8 @@
 """The model registry and the one code path that trains and evaluates every model.
 
 A grid entry names a ``kind`` (an adapter module under ``benchmarks.harness.adapters``) and that
-adapter's options. Every adapter exposes ``fit(spec, task, seed, budget) -> Fitted``; the
+adapter's options. Every adapter exposes ``fit(spec, task, seed, budget, work_dir) -> Fitted``
+(``work_dir``: a temporary folder for checkpoints, removed after the cell); the
 :func:`run_cell` here then forecasts **every** test window of the task through
 ``Fitted.predict`` and scores it with :func:`~benchmarks.harness.task.scores`, so all models are
 timed and measured by the same code on the same windows.
@@ -42,6 +43,7 @@ class Budget:
         batch_size: Training batch size.
         eval_batch_size: Batch size of validation and test forecasts.
         limit_train_batches: Cap on training batches per epoch (``None``: all windows).
+        limit_val_batches: Cap on validation batches per epoch (``None``: all; speed table only).
         accelerator: Lightning accelerator (``cpu``, ``gpu``, ``auto``).
 
     """
@@ -51,6 +53,7 @@ class Budget:
     batch_size: int = 32
     eval_batch_size: int = 256
     limit_train_batches: int | float | None = None
+    limit_val_batches: int | float | None = None
     accelerator: str = "cpu"
 
     @classmethod
@@ -65,7 +68,8 @@ class Budget:
     def short(self) -> str:
         """Compact text for the CSV, e.g. ``ep10 pat3 bs32``."""
         text = f"ep{self.max_epochs} pat{self.patience} bs{self.batch_size}"
-        return text + (f" ltb{self.limit_train_batches}" if self.limit_train_batches else "")
+        text += f" ltb{self.limit_train_batches}" if self.limit_train_batches else ""
+        return text + (f" lvb{self.limit_val_batches}" if self.limit_val_batches else "")
 
 
 @dataclass
@@ -78,6 +82,8 @@ class Fitted:
         epochs: Epochs trained (``None`` for closed forms).
         chunk: Windows per ``predict`` call (``None``: the budget's ``eval_batch_size``).
         notes: Free text for the CSV (chosen alpha, collapsed size, ...).
+        network: The torch module whose forward makes the forecasts (``None`` for numpy
+            models); the speed table times its forward calls through hooks.
 
     """
 
@@ -86,6 +92,11 @@ class Fitted:
     epochs: int | None = None
     chunk: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    network: Any = None
+
+
+EXTRA_CALLBACKS: list[Any] = []
+"""Callbacks every adapter adds to its Lightning trainer (the speed table's batch timer)."""
 
 
 def adapter(kind: str) -> Callable[..., Fitted]:

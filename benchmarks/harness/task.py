@@ -56,7 +56,7 @@ class Task:
         return self.datamodule.freq
 
     def segment(self, split: str) -> np.ndarray:
-        """Scaled rows of one split segment, ``(T_split, C)`` float32 (val/test start ``L`` early)."""
+        """Scaled rows of a split, ``(T_split, C)`` float32 (val/test start ``L`` rows early)."""
         if split not in SPLITS:
             raise ValueError(f"split={split!r}; allowed: {SPLITS}")
         return getattr(self.datamodule, f"{split}_set").segment.numpy()

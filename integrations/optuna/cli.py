@@ -25,13 +25,13 @@ from .config import TuneConfig
 
 def parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``lightning-dln tune``."""
-    p = argparse.ArgumentParser(prog="lightning-dln tune", description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog="lightning-dln tune", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="tuning YAML (configs/tune/*.yaml)")
     p.add_argument("--n-trials", type=int, default=None,
                    help="target of finished trials in the study (all workers together)")
     p.add_argument("--timeout", type=float, default=None, help="stop this worker after S s")
-    p.add_argument("--storage", default=None, help="storage URL (see above)")
+    p.add_argument("--storage", default=None, help="storage URL (see above; default SQLite)")
     p.add_argument("--study-name", default=None, help="study name (default: from the YAML)")
     p.add_argument("--quick", action="store_true", help="apply the YAML's 'quick' section")
     p.add_argument("--output-dir", default=None, help="where best.yaml and plots go")

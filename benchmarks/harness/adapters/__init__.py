@@ -1,1 +1,1 @@
-"""Model adapters of the harness: each module exposes ``fit(spec, task, seed, budget, work_dir)``."""
+"""Model adapters of the harness: each exposes ``fit(spec, task, seed, budget, work_dir)``."""

@@ -15,7 +15,7 @@ import lightning.pytorch as lpl
 import numpy as np
 import torch
 
-from benchmarks.harness.models import Budget, Fitted
+from benchmarks.harness.models import EXTRA_CALLBACKS, Budget, Fitted
 from benchmarks.harness.task import Task
 from lightning_dln.module import DLNForecaster
 
@@ -31,7 +31,9 @@ def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: s
     stop = lpl.callbacks.EarlyStopping(monitor="val_mse", mode="min", patience=budget.patience)
     trainer = lpl.Trainer(
         max_epochs=budget.max_epochs, limit_train_batches=budget.limit_train_batches,
-        accelerator=budget.accelerator, devices=1, logger=False, callbacks=[ckpt, stop],
+        limit_val_batches=budget.limit_val_batches,
+        accelerator=budget.accelerator, devices=1, logger=False,
+        callbacks=[ckpt, stop, *EXTRA_CALLBACKS],
         enable_progress_bar=False, enable_model_summary=False, deterministic=True,
         gradient_clip_val=spec.get("gradient_clip_val"), num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
@@ -51,4 +53,4 @@ def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: s
     def predict(x: np.ndarray) -> np.ndarray:
         return net(torch.from_numpy(np.ascontiguousarray(x))).numpy()  # (B, L, C) -> (B, H, C)
 
-    return Fitted(predict, params, trainer.current_epoch, notes=notes)
+    return Fitted(predict, params, trainer.current_epoch, notes=notes, network=net)
