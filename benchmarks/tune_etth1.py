@@ -24,6 +24,7 @@ from pathlib import Path
 
 import optuna
 import torch
+
 from lightning_dln.integrations.optuna import TuneConfig, build_objective, export_best, run_study
 
 State = optuna.trial.TrialState
