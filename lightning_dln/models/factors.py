@@ -181,7 +181,14 @@ class ResidualFactor(Factor):
         return eye + self.inner.matrix()
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.inner(x)
+        inner = self.inner
+        if isinstance(inner, LowRankFactor) and self.groups == 1:
+            # x + (x V^T) U^T as one GEMM that accumulates into x: no separate add pass over
+            # the (rows, width) activation, which dominates a deep low-rank stack's cost.
+            flat = x.reshape(-1, self.in_features)
+            out = torch.addmm(flat, flat @ inner.v[0].T, inner.u[0].T)  # (rows, width)
+            return out.view(x.shape)
+        return x + inner(x)
 
     def set_matrix(self, matrix: Tensor) -> None:
         matrix = self._check_target(matrix)
