@@ -49,11 +49,17 @@ def main(argv: list[str] | None = None) -> list[Path]:
     grid = load_grid(args.grid)
     args.out = args.out or RESULTS / str(grid.get("name", args.grid.stem))
     csv_path = args.out / "runs.csv"
+    title = f"Harness results: grid '{grid.get('name', args.grid.stem)}'"
+    notes = grid.get("notes", "")
+
+    def tables(path: Path) -> None:  # markdown + summary after every cell; figures at the end
+        write_report(path, args.out, title, notes, figures=False)
+
     if not args.report_only:
         csv_path = run_grid(grid, args.out, args.data_dir, args.models, args.datasets,
-                            args.retry_errors, args.isolate, progress=not args.no_progress)
-    title = f"Harness results: grid '{grid.get('name', args.grid.stem)}'"
-    return write_report(csv_path, args.out, title, grid.get("notes", ""))
+                            args.retry_errors, args.isolate, progress=not args.no_progress,
+                            after_cell=tables)
+    return write_report(csv_path, args.out, title, notes)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import os
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,8 +196,11 @@ def depth_of(spec: dict[str, Any]) -> str:
 def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
              models: list[str] | None = None, datasets: list[str] | None = None,
              retry_errors: bool = False, isolate: bool | None = None,
-             progress: bool = True) -> Path:
-    """Run every cell not yet recorded in ``out/runs.csv``; returns the CSV path."""
+             progress: bool = True, after_cell: Callable[[Path], None] | None = None) -> Path:
+    """Run every cell not yet recorded in ``out/runs.csv``; returns the CSV path.
+
+    ``after_cell(csv_path)`` is called after every appended row (e.g. to refresh the tables).
+    """
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "runs.csv"
     done_status = {"ok"} if retry_errors else {"ok", "error", "timeout"}
@@ -220,6 +224,8 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
                "budget": "exact" if cell.spec["kind"] == "closed_form" else cell.budget.short(),
                "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
         append_row(csv_path, row)
+        if after_cell is not None:
+            after_cell(csv_path)
         mse = f"{row['mse']:.4f}" if row["status"] == "ok" else row["status"]
         bar.write(f"{cell.dataset} H={cell.horizon} {cell.spec['name']} seed={cell.seed}: "
                   f"mse={mse} train={row.get('train_seconds', 0):.1f}s {row.get('error', '')}")

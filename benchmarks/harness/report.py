@@ -66,7 +66,8 @@ def verdicts(aggs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 (second["mse_std"] if not math.isnan(second["mse_std"]) else 0.0)
             one_seed = best["n_seeds"] < 2 and second["n_seeds"] < 2
             lead = second["mse"] - best["mse"]
-            row.update(runner_up=second["model"], lead=lead, spread=spread,
+            row.update(runner_up=second["model"], lead=lead,
+                       spread=math.nan if one_seed else spread,
                        decided="n/a (1 seed)" if one_seed else
                        ("yes" if lead > spread else "no"))
         dln = [a for a in ranked if a["family"].startswith("dln")
@@ -108,8 +109,9 @@ def markdown(aggs: list[dict[str, Any]], title: str, notes: str = "") -> str:
             v = wins[(dataset, h)]
             dln = f"{v['best_dln']} ({v['best_dln_mse']:.4f})" if "best_dln" in v else ""
             other = f"{v['best_other']} ({v['best_other_mse']:.4f})" if "best_other" in v else ""
+            spread = "n/a" if math.isnan(v["spread"]) else f"{v['spread']:.4f}"
             lines.append(f"| {h} | {v['best']} | {v['best_mse']:.4f} | {v['runner_up']} | "
-                         f"{v['lead']:.4f} | {v['spread']:.4f} | {v['decided']} | {dln} | "
+                         f"{v['lead']:.4f} | {spread} | {v['decided']} | {dln} | "
                          f"{other} | {v.get('dln_wins', '')} |")
         lines += ["", "Cost (mean over seeds and horizons): parameters trained, training wall "
                   "seconds, inference seconds per test window (batched), peak RSS growth, "

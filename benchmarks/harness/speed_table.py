@@ -5,7 +5,10 @@ batch -- forward, backward, optimizer step -- times the batches of one full epoc
 ``--batches`` batches); inference seconds per window at batch 1 and batch 256, twice: the
 network's forward alone (timed by forward hooks on the torch module that forecasts) and the
 library's whole predict call (darts ``predict`` with its series bookkeeping, p-f's dataset and
-trainer, our collapsed map). Linear DLNs forecast through their collapsed map.
+trainer, our collapsed map); medians over repeated calls, so that a loaded machine's preemptions
+do not dominate. One torch thread by default: on a machine shared with other jobs, OpenMP
+barriers between two threads turn a 0.1 ms product into a 20 ms stall. Linear DLNs forecast
+through their collapsed map.
 
 Usage: ``python -m benchmarks.harness.speed_table --grid benchmarks/grids/full.yaml
 [--dataset ETTh1 --horizon 96] [--models ...] [--out benchmarks/results/harness/speed]``.
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as lpl
+import torch
 
 from benchmarks.harness.grid import load_grid, quiet
 from benchmarks.harness.models import EXTRA_CALLBACKS, Budget, adapter, machine, versions
@@ -91,13 +95,16 @@ def measure(spec: dict[str, Any], task: Task, batches: int, repeats: int) -> dic
         for b in BATCHES:
             fitted.predict(x[:b])  # warm-up
             hooks = ForwardTimer(fitted.network)
-            start = time.perf_counter()
-            for _ in range(repeats):
+            api, net, spent = [], [], 0.0
+            while len(api) < repeats and (len(api) < 3 or spent < 60):  # median of calls
+                before, start = hooks.total, time.perf_counter()
                 fitted.predict(x[:b])
-            api = (time.perf_counter() - start) / (repeats * b)
+                api.append(time.perf_counter() - start)
+                net.append(hooks.total - before if fitted.network is not None else api[-1])
+                spent += api[-1]
             hooks.remove()
-            net = hooks.total / (repeats * b) if fitted.network is not None else api
-            row[f"net_s_per_window_b{b}"], row[f"api_s_per_window_b{b}"] = net, api
+            row[f"net_s_per_window_b{b}"] = statistics.median(net) / b
+            row[f"api_s_per_window_b{b}"] = statistics.median(api) / b
     EXTRA_CALLBACKS.clear()
     return row
 
@@ -139,10 +146,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--models", nargs="*")
     parser.add_argument("--batches", type=int, default=12, help="training batches timed")
-    parser.add_argument("--repeats", type=int, default=3, help="timed predict calls")
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="timed predict calls per batch size (fewer past 60 s; median)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: no OpenMP barrier stalls on a loaded machine)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/harness/speed"))
     args = parser.parse_args(argv)
     quiet()
+    torch.set_num_threads(args.threads)
     task = Task(args.dataset, args.lookback, args.horizon, args.data_dir)
     rows = []
     for spec in load_grid(args.grid)["models"]:
@@ -153,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         header = (f"# Speed table: {args.dataset}, L={args.lookback}, H={args.horizon}, one run\n\n"
                   f"`python -m benchmarks.harness.speed_table --grid {args.grid}`; {machine()}; "
                   f"{versions()}. Training: median batch time (batch 32) x batches per epoch, "
-                  f"from {args.batches} batches. Inference: mean of {args.repeats} calls.")
+                  f"from {args.batches} batches. Inference: median of up to {args.repeats} calls "
+                  "(at least 3; fewer when they take over 60 s).")
         write(rows, args.out, header)
 
 
