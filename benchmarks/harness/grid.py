@@ -37,7 +37,8 @@ COLUMNS = ("grid", "dataset", "lookback", "horizon", "model", "kind", "family", 
            "machine", "finished_at")
 KEY = ("dataset", "horizon", "model", "seed")
 GRID_KEYS = {"name", "lookback", "seeds", "datasets", "models", "budget", "budget_by_dataset",
-             "isolate", "cell_timeout_s", "accelerator", "data_dir", "notes", "order"}
+             "isolate", "cell_timeout_s", "accelerator", "data_dir", "notes", "order",
+             "threads"}
 ORDER = ("dataset", "horizon", "model", "seed")
 
 
@@ -160,16 +161,21 @@ def quiet() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
 
 
-def _child(cell: Cell, data_dir: str | None, queue: mp.Queue) -> None:
+def _child(cell: Cell, data_dir: str | None, queue: mp.Queue, threads: int | None) -> None:
     quiet()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     queue.put(execute(cell, data_dir))
 
 
-def execute_isolated(cell: Cell, data_dir: str | None, timeout: float | None) -> dict[str, Any]:
+def execute_isolated(cell: Cell, data_dir: str | None, timeout: float | None,
+                     threads: int | None = None) -> dict[str, Any]:
     """Run a cell in a fresh spawned process, stopping it after ``timeout`` seconds."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(cell, data_dir, queue), daemon=True)
+    proc = ctx.Process(target=_child, args=(cell, data_dir, queue, threads), daemon=True)
     proc.start()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -207,14 +213,21 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
     done = {tuple(r[k] for k in KEY) for r in read_rows(csv_path) if r["status"] in done_status}
     todo = [c for c in cells(grid, models, datasets) if c.key not in done]
     isolate = grid.get("isolate", False) if isolate is None else isolate
+    threads = grid.get("threads")  # torch threads per cell (1 avoids OpenMP stalls under load)
+    if threads and not isolate:
+        import torch
+
+        torch.set_num_threads(int(threads))
     data_dir = data_dir or grid.get("data_dir") or os.environ.get("LIGHTNING_DLN_DATA")
     meta = {"grid": grid.get("name", "grid"), "versions": versions(),
             "machine": machine(grid.get("accelerator", "cpu"))}
+    if threads:
+        meta["machine"] = meta["machine"].split(", torch threads")[0] + f", torch threads {threads}"
     bar = tqdm(todo, desc=meta["grid"], unit="cell", disable=not progress, mininterval=5)
     for cell in bar:
         bar.set_postfix_str(f"{cell.dataset} H={cell.horizon} {cell.spec['name']} s{cell.seed}")
         if isolate:
-            result = execute_isolated(cell, data_dir, grid.get("cell_timeout_s"))
+            result = execute_isolated(cell, data_dir, grid.get("cell_timeout_s"), threads)
         else:
             result = execute(cell, data_dir)
         row = {**meta, "dataset": cell.dataset, "lookback": cell.lookback,
