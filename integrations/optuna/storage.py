@@ -19,8 +19,10 @@ journal storage has no heartbeats: a killed worker's trial stays ``RUNNING`` the
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +80,47 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     if heartbeat_interval:
         kwargs.update(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         kwargs.update(_retry_callback(max_retry))
+    lock = _sqlite_lock_path(parsed)
     try:
-        return _open_rdb(url, kwargs)
+        if lock is None:
+            return _open_rdb(url, kwargs)
+        with _file_lock(lock):  # one process at a time creates the schema of a fresh file
+            return _open_rdb(url, kwargs)
     except ImportError as err:
         raise StorageError(f"storage {shown}: database driver missing ({err}); for PostgreSQL "
                            "pip install 'psycopg[binary]' and use postgresql+psycopg://") from None
     except Exception as err:  # sqlalchemy.exc.* and driver errors: say where, not a traceback
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StorageError(f"cannot open storage {shown}: {reason}") from None
+
+
+# Messages of the schema-creation race between workers opening a fresh database together: the
+# tables (or the alembic version row) the loser wanted to create are already there.
+_RACE_SIGNS = ("already exists", "locked", "duplicate", "unique constraint", "integrityerror")
+
+
+def _sqlite_lock_path(parsed: Any) -> Path | None:
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    db = Path(parsed.database).expanduser()
+    return db.with_name(db.name + ".lock")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: fall back on the retry loop alone
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _open_rdb(url: str, kwargs: dict[str, Any], attempts: int = 5) -> Any:
@@ -98,7 +133,7 @@ def _open_rdb(url: str, kwargs: dict[str, Any], attempts: int = 5) -> Any:
                 return optuna.storages.RDBStorage(url, **kwargs)
         except Exception as err:
             text = str(err).lower()
-            racing = "already exists" in text or "locked" in text or "duplicate" in text
+            racing = any(sign in text for sign in _RACE_SIGNS)
             if not racing or attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
