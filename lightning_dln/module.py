@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
+from lightning_dln.distributed import destroy_process_group_at_exit
 from lightning_dln.models import DeepLinearTimeSeries, DLNConfig
 
 OPTIMIZERS = {"adam": "torch.optim.Adam", "adamw": "torch.optim.AdamW", "sgd": "torch.optim.SGD",
@@ -152,6 +153,11 @@ class DLNForecaster(pl.LightningModule):
                      batch_size=x.shape[0])
         self.log(f"{stage}_loss", self.loss(out, y), on_epoch=True, sync_dist=True,
                  batch_size=x.shape[0])
+
+    def setup(self, stage: str) -> None:
+        """Register the process-group teardown at exit (see :mod:`lightning_dln.distributed`)."""
+        if self._trainer is not None and self.trainer.world_size > 1:
+            destroy_process_group_at_exit()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

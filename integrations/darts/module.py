@@ -22,6 +22,7 @@ from darts.models.forecasting.pl_forecasting_module import PLForecastingModule, 
 from darts.utils.data.torch_datasets.utils import ModuleStage, PLModuleInput, PLModuleOutput
 from torch import Tensor
 
+from lightning_dln.distributed import destroy_process_group_at_exit
 from lightning_dln.models import CollapsedForecaster, DeepLinearTimeSeries
 
 
@@ -81,6 +82,12 @@ class DLNModule(PLForecastingModule):
         """
         param = next(self.net.parameters())
         return self.net.collapse(torch.float64).to(device=param.device, dtype=param.dtype)
+
+    def setup(self, stage: str) -> None:
+        """Register the process-group teardown at exit (see :mod:`lightning_dln.distributed`)."""
+        super().setup(stage)
+        if self._trainer is not None and self.trainer.world_size > 1:
+            destroy_process_group_at_exit()
 
     def on_predict_start(self) -> None:
         """Collapse the current weights, once per change of weights, for collapsed prediction."""
