@@ -4,7 +4,7 @@
    (batch 256, L = 336, H = 96, C = 7), median of several repeats.
 2. Training: one forward + backward + Adam step vs depth, for dense factors and for residual
    low-rank factors (``I + U V^T``, rank 16, dense output projection); step time (median) and
-   peak memory of the step (resident-set growth in a fresh forked process on CPU,
+   peak memory of the step (resident-set growth in a fresh spawned process on CPU,
    ``max_memory_allocated`` on CUDA).
 
 Usage: ``python benchmarks/speed.py [--quick] [--device cpu|cuda] [--out benchmarks/results]``.
@@ -89,10 +89,13 @@ def _train_step_stats(kind: str, depth: int, repeats: int, device: str, queue=No
 
 
 def training_row(kind: str, depth: int, repeats: int, device: str) -> dict:
-    """Run in a fresh process on CPU so that the peak-RSS growth belongs to this config only."""
+    """Run in a fresh process on CPU so that the peak-RSS growth belongs to this config only.
+
+    ``spawn``, not ``fork``: a child forked after the parent used torch's OpenMP pool can hang.
+    """
     if device == "cuda":
         return _train_step_stats(kind, depth, repeats, device)
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_train_step_stats, args=(kind, depth, repeats, device, queue))
     proc.start()

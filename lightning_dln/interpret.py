@@ -81,7 +81,7 @@ def norm_terms(core: DeepLinearTimeSeries | CollapsedForecaster,
     """
     core.check_input(x)
     norm = core.norm
-    z, stats = norm.normalize(x.transpose(1, 2).contiguous())  # (B, C, L)
+    z, stats = norm.normalize(x)  # (B, C, L)
     if stats is None:
         return z, None, None
     loc, scale = stats
@@ -161,7 +161,7 @@ def attribute_normalised(cf: CollapsedForecaster, z: Tensor, out_scale: Tensor |
 
 
 def _stats(cf: CollapsedForecaster, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    _, stats = cf.norm.normalize(x.transpose(1, 2).contiguous())
+    _, stats = cf.norm.normalize(x)
     return (None, None) if stats is None else stats
 
 

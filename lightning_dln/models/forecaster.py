@@ -78,7 +78,7 @@ class _LinearForecaster(nn.Module):
                 static_covariates: Tensor | None = None) -> Tensor:
         """Forecast ``(B, L, C) -> (B, H, C)``, or ``(B, H, C, Q)`` when ``n_outputs`` is set."""
         self.check_input(x)
-        z, stats = self.norm.normalize(x.transpose(1, 2).contiguous())  # (B, C, L)
+        z, stats = self.norm.normalize(x)  # (B, C, L)
         y = self.norm.denormalize(
             self.core(z, past_covariates, future_covariates, static_covariates), stats)
         y = y.view(x.shape[0], self.n_channels, self.horizon, self.q)  # (B, C, H, Q)
@@ -246,6 +246,27 @@ class CollapsedForecaster(_LinearForecaster):
         else:
             self.channel_weight = nn.Parameter(channel[0].clone())
             self.channel_bias = nn.Parameter(channel[1].clone())
+
+    def forward(self, x: Tensor, past_covariates: Tensor | None = None,
+                future_covariates: Tensor | None = None,
+                static_covariates: Tensor | None = None) -> Tensor:
+        """Forecast ``(B, L, C) -> (B, H, C)`` (or ``(B, H, C, Q)``), as the deep model does."""
+        covariates = (past_covariates, future_covariates, static_covariates)
+        plain = (self.channel_weight is None and self.norm.weight is None
+                 and all(c is None for c in covariates) and not self.covariates.active)
+        if not plain:
+            return super().forward(x, *covariates)
+        # Fast path, same map: with centred = x - loc and z = centred / scale,
+        # scale * (W z + b) + loc = W centred + scale * b + loc, so no pass divides the input.
+        self.check_input(x)
+        centred, loc, scale = self.norm.center(x)  # (B, C, L), (B, C, 1), (B, C, 1)
+        y = self.temporal(centred) if scale is None else \
+            apply_grouped(centred, self.weight) + scale * self.bias  # (B, C, K)
+        if loc is not None:
+            y = y + loc
+        y = y.view(x.shape[0], self.n_channels, self.horizon, self.q).permute(0, 2, 1, 3)
+        y = y.contiguous()  # (B, H, C, Q)
+        return y if self.n_outputs is not None else y.squeeze(-1)
 
     def temporal(self, z: Tensor) -> Tensor:
         if self.weight.shape[0] == 1:

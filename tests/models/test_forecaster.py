@@ -40,6 +40,24 @@ def test_collapse_equals_deep_forward_with_covariates(config, n_outputs):
     assert rel(model.collapse()(x, **covs), y) < 1e-12
 
 
+@pytest.mark.parametrize("norm", ["revin", "last", "none"])
+@pytest.mark.parametrize("channels", ["shared", "per_channel"])
+@pytest.mark.parametrize("n_outputs", [None, 3])
+def test_collapsed_fast_path_equals_deep_forward(norm, channels, n_outputs):
+    # No covariates, no channel mixing, no affine norm: CollapsedForecaster skips the division
+    # by the scale (W centred + scale b + loc); it must still be the deep model's map.
+    torch.manual_seed(0)
+    config = {"instance_norm": norm, "channels": channels, "scales": (1, 2), "depth": 3}
+    model = randomize(DeepLinearTimeSeries(24, 6, 3, config, n_outputs=n_outputs)).double()
+    x = 1e3 + 5 * torch.randn(5, 24, 3, dtype=torch.float64)  # a large offset on purpose
+    collapsed = model.collapse()
+    assert rel(collapsed(x), model(x)) < 1e-12
+    with torch.no_grad():
+        assert rel(collapsed(x), model(x)) < 1e-12
+    x32 = x.float()
+    assert rel(model.float().collapse()(x32), model.float()(x32)) < 1e-5
+
+
 def test_depth_100_forecaster_collapse_float32():
     torch.manual_seed(0)
     model = DeepLinearTimeSeries(96, 24, 4, {"depth": 100, "init_scale": 1.0})
@@ -53,7 +71,7 @@ def test_linear_operator_reproduces_normalised_map():
     x = torch.randn(6, 12, 3, dtype=torch.float64)
     a, b = model.linear_operator()
     assert a.shape == (4 * 3 * 2, 12 * 3)
-    z, stats = model.norm.normalize(x.transpose(1, 2))  # (B, C, L)
+    z, stats = model.norm.normalize(x)  # (B, C, L)
     flat = (z.transpose(1, 2).reshape(6, -1) @ a.T + b).view(6, 4, 3, 2)  # (B, H, C, Q)
     y = model.norm.denormalize(flat.permute(0, 2, 1, 3).reshape(6, 3, 8), stats)  # (B, C, K)
     assert rel(y.view(6, 3, 4, 2).permute(0, 2, 1, 3), model(x)) < 1e-12
