@@ -124,7 +124,6 @@ class LowRankFactor(Factor):
         new_v = torch.zeros(self.v.shape, dtype=torch.float64, device=matrix.device)
         alive = (root > 1e-6 * root.amax(-1, keepdim=True).clamp_min(1e-300)).unsqueeze(-2)
         new_u[..., :k] = torch.where(alive, u[..., :k] * root.unsqueeze(-2), new_u[..., :k])
-        new_u[..., :k] = u[..., :k] * root.unsqueeze(-2)
         new_v[..., :k, :] = root.unsqueeze(-1) * vh[..., :k, :]
         with torch.no_grad():
             self.u.copy_(new_u)

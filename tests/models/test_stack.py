@@ -43,6 +43,24 @@ def test_lowrank_set_matrix_is_exact_for_low_rank_targets():
     assert torch.allclose(f.matrix(), target, atol=1e-5)
 
 
+@pytest.mark.parametrize("groups", [1, 3])
+def test_lowrank_zero_target_leaves_the_saddle(groups):
+    # Regression: set_matrix(0) once gave U = V = 0, where neither factor gets a gradient, so
+    # identity-residual low-rank stacks never trained their hidden factors.
+    torch.manual_seed(0)
+    f = LowRankFactor(6, 6, rank=2, groups=groups)
+    f.set_matrix(torch.zeros(groups, 6, 6))
+    assert f.matrix().abs().max() == 0  # the product is exactly the target
+    assert f.u.abs().min() > 0  # but U is random, so V receives a gradient
+    stack = DeepLinear(6, 4, depth=3, factor="lowrank", rank=2, residual=True,
+                       init="identity_residual", groups=groups)
+    x = torch.randn(5, 6) if groups == 1 else torch.randn(5, groups, 6)
+    stack(x).square().sum().backward()
+    for factor in stack.factors:
+        if isinstance(factor, ResidualFactor):
+            assert factor.inner.v.grad.abs().max() > 0
+
+
 def test_residual_factor_is_identity_plus_inner():
     inner = DenseFactor(4, 4)
     r = ResidualFactor(inner)
