@@ -4,8 +4,8 @@
    (batch 256, L = 336, H = 96, C = 7), median of several repeats.
 2. Training: one forward + backward + Adam step vs depth, for dense factors and for residual
    low-rank factors (``I + U V^T``, rank 16, dense output projection); step time (median) and
-   peak memory of the step (resident-set growth in a fresh spawned process on CPU,
-   ``max_memory_allocated`` on CUDA).
+   peak memory of the step (peak resident-set growth over the steps, in a fresh spawned process
+   on CPU; ``max_memory_allocated`` on CUDA).
 
 Usage: ``python benchmarks/speed.py [--quick] [--device cpu|cuda] [--out benchmarks/results]``.
 Writes ``speed_inference.csv``, ``speed_training.csv`` and ``speed.md`` to ``--out``.
@@ -59,6 +59,37 @@ def inference_row(depth: int, repeats: int, device: str) -> dict:
             "speedup": deep / flat, "rel_error": err}
 
 
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _rss_kib(reset_peak: bool = False) -> int:
+    """Current resident set (KiB); optionally reset the kernel's peak (VmHWM) to it first.
+
+    Resetting matters: building a model (balanced init, SVDs) can peak above the step itself,
+    and ``ru_maxrss`` never goes down, so the step's own peak would read as 0.
+    """
+    if reset_peak:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            pass
+    current = _status_kib("VmRSS")
+    return current if current is not None else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _peak_rss_kib() -> int:
+    peak = _status_kib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _train_step_stats(kind: str, depth: int, repeats: int, device: str, queue=None) -> dict:
     torch.manual_seed(0)
     config = {"depth": depth, **(LOWRANK if kind == "lowrank" else DENSE)}
@@ -75,12 +106,12 @@ def _train_step_stats(kind: str, depth: int, repeats: int, device: str, queue=No
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        base = _rss_kib(reset_peak=True)
     seconds = timed(step, repeats, device)
     if device == "cuda":
         peak_mb = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
-        peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+        peak_mb = (_peak_rss_kib() - base) / 1024
     row = {"factor": kind, "depth": depth, "params": sum(p.numel() for p in model.parameters()),
            "step_ms": 1e3 * seconds, "peak_step_mb": peak_mb}
     if queue is not None:

@@ -180,14 +180,20 @@ class ResidualFactor(Factor):
         return eye + self.inner.matrix()
 
     def forward(self, x: Tensor) -> Tensor:
-        inner = self.inner
-        if isinstance(inner, LowRankFactor) and self.groups == 1:
-            # x + (x V^T) U^T as one GEMM that accumulates into x: no separate add pass over
-            # the (rows, width) activation, which dominates a deep low-rank stack's cost.
-            flat = x.reshape(-1, self.in_features)
-            out = torch.addmm(flat, flat @ inner.v[0].T, inner.u[0].T)  # (rows, width)
-            return out.view(x.shape)
-        return x + inner(x)
+        if isinstance(self.inner, LowRankFactor) and self.groups == 1:
+            return self.apply_lowrank(x, self.inner)
+        return x + self.inner(x)
+
+    @staticmethod
+    def apply_lowrank(x: Tensor, inner: LowRankFactor) -> Tensor:
+        """``x + (x V^T) U^T`` for shared weights, ``x (..., 1, width)``.
+
+        One GEMM that accumulates into ``x``: no separate add pass over the (rows, width)
+        activation, which dominates a deep low-rank stack's cost.
+        """
+        flat = x.reshape(-1, inner.in_features)
+        out = torch.addmm(flat, flat @ inner.v[0].T, inner.u[0].T)  # (rows, width)
+        return out.view(x.shape)
 
     def set_matrix(self, matrix: Tensor) -> None:
         matrix = self._check_target(matrix)

@@ -12,8 +12,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lightning_dln.models.factors import FACTOR_KINDS, Factor, ResidualFactor, make_factor
+from lightning_dln.models.factors import (
+    FACTOR_KINDS,
+    Factor,
+    LowRankFactor,
+    ResidualFactor,
+    make_factor,
+)
 from lightning_dln.models.init import INITS, init_matrices
+from lightning_dln.models.lowrank_chain import lowrank_residual_chain
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "leaky_relu", "silu")
 
@@ -136,13 +143,35 @@ class DeepLinear(nn.Module):
             want = f"(..., {self.in_features})" if squeeze else \
                 f"(..., {self.groups}, {self.in_features})"
             raise ValueError(f"input must have shape {want}, got {tuple(x.shape)}")
-        for j, factor in enumerate(self.factors):
-            x = factor(x)
-            if self.activation is not None and j < self.depth - 1:
-                x = self.activation(x)
+        if self.activation is None and self.groups == 1:
+            x = self._linear_forward(x)
+        else:
+            for j, factor in enumerate(self.factors):
+                x = factor(x)
+                if self.activation is not None and j < self.depth - 1:
+                    x = self.activation(x)
         if self.bias is not None:
             x = x + self.bias
         return x.squeeze(-2) if squeeze else x
+
+    def _linear_forward(self, x: Tensor) -> Tensor:
+        """Shared-weight linear stack: runs of residual low-rank factors go as one fused node."""
+        run: list[LowRankFactor] = []
+        for factor in [*self.factors, None]:
+            fused = isinstance(factor, ResidualFactor) and isinstance(factor.inner, LowRankFactor)
+            if fused:
+                run.append(factor.inner)
+                continue
+            if len(run) > 1:  # (..., 1, width) -> (rows, width) and back
+                flat = lowrank_residual_chain(x.reshape(-1, x.shape[-1]), [f.u for f in run],
+                                              [f.v for f in run])
+                x = flat.view(x.shape)
+            elif run:
+                x = ResidualFactor.apply_lowrank(x, run[0])
+            run = []
+            if factor is not None:
+                x = factor(x)
+        return x
 
     def matrices(self) -> list[Tensor]:
         """Dense factor matrices ``W_1 .. W_N``, each ``(G, d_j, d_{j-1})``."""
