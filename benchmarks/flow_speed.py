@@ -14,7 +14,8 @@ Targets (issue 4): flow <= 3x linear and explicit >= 20x flow. Data are random t
 ETTh1 shapes (the cost does not depend on the values).
 
 Usage: ``python benchmarks/flow_speed.py [--quick] [--device cpu|cuda] [--depth 1000]``.
-Writes ``flow_speed.csv`` and ``flow_speed.md`` to ``--out`` (default ``benchmarks/results``).
+Writes ``flow_speed[_cuda].csv`` and ``flow_speed[_cuda].md`` to ``--out`` (default
+``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def main() -> None:
     flow_vs_linear, explicit_vs_flow = t["flow"] / t["linear"], t["explicit"] / t["flow"]
     name = torch.cuda.get_device_name() if dev == "cuda" else platform.processor() or "cpu"
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "flow_speed.csv", "w", newline="") as fh:
+    suffix = "" if dev == "cpu" else f"_{torch.device(dev).type}"
+    with open(args.out / f"flow_speed{suffix}.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]) + ["device"])
         writer.writeheader()
         writer.writerows({**r, "device": name} for r in rows)
@@ -113,7 +115,7 @@ def main() -> None:
               f"{'met' if flow_vs_linear <= 3 else 'NOT met'})",
               f"- explicit / flow = **{explicit_vs_flow:.0f}x** (target >= 20x: "
               f"{'met' if explicit_vs_flow >= 20 else 'NOT met'})", ""]
-    (args.out / "flow_speed.md").write_text("\n".join(lines))
+    (args.out / f"flow_speed{suffix}.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
