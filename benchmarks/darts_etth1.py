@@ -42,9 +42,9 @@ import yaml
 from darts import TimeSeries
 from darts.models import DLinearModel, NLinearModel
 from darts.utils.likelihood_models import QuantileRegression
-from lightning_dln.integrations.darts import DeepLinearModel
 
 from lightning_dln.data import LTSFDataModule, load_dataset
+from lightning_dln.integrations.darts import DeepLinearModel
 from lightning_dln.models import DLNConfig
 from lightning_dln.module import SCHEDULERS, DLNForecaster
 

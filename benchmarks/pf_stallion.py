@@ -92,9 +92,10 @@ def make_datasets(data: pd.DataFrame, variant: str):
 
 def build(name: str, training, lr: float):
     """One model of the grid, sized as in p-f's tutorials, point loss MAE where it can."""
-    from lightning_dln.integrations.pytorch_forecasting import DeepLinear
     from pytorch_forecasting import Baseline, DeepAR, NHiTS, TiDEModel
     from pytorch_forecasting.metrics import MAE
+
+    from lightning_dln.integrations.pytorch_forecasting import DeepLinear
 
     common = dict(learning_rate=lr, log_interval=-1)
     if name == "Baseline":

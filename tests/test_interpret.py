@@ -78,8 +78,8 @@ def test_darts_adapter_attributions(tmp_path):
     import numpy as np
     import pytorch_lightning as pl_
     from darts.utils.likelihood_models import QuantileRegression
-    from lightning_dln.integrations.darts import DeepLinearModel
 
+    from lightning_dln.integrations.darts import DeepLinearModel
     from lightning_dln.interpret_callback import InterpretationFigures
     from lightning_dln.interpret_plots import plot_darts_forecast
 

@@ -84,7 +84,8 @@ class DLNConfig:
             raise ValueError(f"width must be None or an integer >= 1, got {self.width!r}")
         _check_choice("factor", self.factor, FACTOR_KINDS)
         if self.factor == "lowrank" and not _is_int_at_least(self.rank, 1):
-            raise ValueError(f"factor='lowrank' needs rank to be an integer >= 1, got {self.rank!r}")
+            raise ValueError(
+                f"factor='lowrank' needs rank to be an integer >= 1, got {self.rank!r}")
         if self.rank is not None and not _is_int_at_least(self.rank, 1):
             raise ValueError(f"rank must be None or an integer >= 1, got {self.rank!r}")
         _check_choice("init", self.init, INITS)
@@ -97,7 +98,8 @@ class DLNConfig:
                 raise ValueError("parametrization='flow' needs activation=None (a linear map)")
         _check_choice("channels", self.channels, CHANNEL_MODES)
         if not self.scales or not all(_is_int_at_least(s, 1) for s in self.scales):
-            raise ValueError(f"scales must be a non-empty list of integers >= 1, got {self.scales!r}")
+            raise ValueError(
+                f"scales must be a non-empty list of integers >= 1, got {self.scales!r}")
         if len(set(self.scales)) != len(self.scales):
             raise ValueError(f"scales must not repeat, got {self.scales!r}")
         if not _is_int_at_least(self.channel_depth, 1):

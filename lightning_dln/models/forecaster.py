@@ -181,7 +181,7 @@ class DeepLinearTimeSeries(_LinearForecaster):
         if self.temporal_mixer is not None:
             z = self.temporal_mixer(z)  # (B, C, L): data-independent mixing of time positions
         out = None
-        for scale, pool, stack in zip(self.config.scales, self.pools(), self.stacks):
+        for scale, pool, stack in zip(self.config.scales, self.pools(), self.stacks, strict=True):
             y = stack(z if scale == 1 else z @ pool.T)  # (B, C, L_s) -> (B, C, K)
             out = y if out is None else out + y
         return out
@@ -194,7 +194,7 @@ class DeepLinearTimeSeries(_LinearForecaster):
     def temporal_end_to_end(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
         """The exact temporal map: ``W (G, K, L)`` and bias ``(G, K)`` with all views summed."""
         weight, bias = None, None
-        for pool, stack in zip(self.pools(), self.stacks):
+        for pool, stack in zip(self.pools(), self.stacks, strict=True):
             w, b = stack.end_to_end(dtype)
             w = w @ pool.to(w.dtype)  # (G, K, L_s) @ (L_s, L)
             weight = w if weight is None else weight + w

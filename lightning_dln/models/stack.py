@@ -112,7 +112,8 @@ class DeepLinear(nn.Module):
         """Re-initialise every factor (and zero the bias) with the configured ``init``."""
         if target is not None:
             if self.init != "balanced":
-                raise ValueError(f"target is only used with init='balanced', got init={self.init!r}")
+                raise ValueError(
+                    f"target is only used with init='balanced', got init={self.init!r}")
             if target.dim() == 2:
                 target = target.unsqueeze(0).expand(self.groups, -1, -1)
             expected = (self.groups, self.out_features, self.in_features)
@@ -124,7 +125,7 @@ class DeepLinear(nn.Module):
         identity_basis = self.factor_kind == "diagonal"
         mats = init_matrices(self.init, self.dims, self.groups, self.init_scale, target,
                              identity_basis)
-        for factor, mat in zip(self.factors, mats):
+        for factor, mat in zip(self.factors, mats, strict=True):
             factor.set_matrix(mat)
         if self.bias is not None:
             self.bias.zero_()

@@ -8,6 +8,7 @@ pytest.importorskip("darts")
 from darts import TimeSeries  # noqa: E402
 from darts.utils.likelihood_models import QuantileRegression  # noqa: E402
 from darts.utils.timeseries_generation import sine_timeseries  # noqa: E402
+
 from lightning_dln.integrations.darts import DeepLinearModel  # noqa: E402
 
 L, H = 12, 4

@@ -15,8 +15,8 @@ from darts.models.forecasting.torch_forecasting_model import (  # noqa: E402
     MixedCovariatesTorchModel,
 )
 from darts.utils.timeseries_generation import linear_timeseries, sine_timeseries  # noqa: E402
-from lightning_dln.integrations.darts import DeepLinearModel, DLNModule  # noqa: E402
 
+from lightning_dln.integrations.darts import DeepLinearModel, DLNModule  # noqa: E402
 from lightning_dln.models import CollapsedForecaster, DLNConfig  # noqa: E402
 
 L, H = 12, 4

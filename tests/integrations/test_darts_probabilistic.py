@@ -7,6 +7,7 @@ pytest.importorskip("darts")
 
 from darts import TimeSeries, concatenate  # noqa: E402
 from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression  # noqa: E402
+
 from lightning_dln.integrations.darts import DeepLinearModel  # noqa: E402
 
 L, H = 24, 6

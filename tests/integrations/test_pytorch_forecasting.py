@@ -8,10 +8,10 @@ pytest.importorskip("pytorch_forecasting")
 
 import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402
-from lightning_dln.integrations.pytorch_forecasting import DeepLinear, synthetic_panel  # noqa: E402
 from pytorch_forecasting import TimeSeriesDataSet  # noqa: E402
 from pytorch_forecasting.metrics import MAE, RMSE, SMAPE, MultiLoss, QuantileLoss  # noqa: E402
 
+from lightning_dln.integrations.pytorch_forecasting import DeepLinear, synthetic_panel  # noqa: E402
 from lightning_dln.models import CollapsedForecaster, DeepLinearTimeSeries  # noqa: E402
 
 L, H, CUTOFF = 8, 3, 30

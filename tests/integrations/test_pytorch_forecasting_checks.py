@@ -9,10 +9,11 @@ pytest.importorskip("pytorch_forecasting")
 
 import lightning.pytorch as pl  # noqa: E402
 import numpy as np  # noqa: E402
-from lightning_dln.integrations.pytorch_forecasting import DeepLinear, DeepLinear_pkg  # noqa: E402
 from pytorch_forecasting import TimeSeriesDataSet  # noqa: E402
 from pytorch_forecasting.data import GroupNormalizer  # noqa: E402
 from pytorch_forecasting.utils import check_estimator, parametrize_with_checks  # noqa: E402
+
+from lightning_dln.integrations.pytorch_forecasting import DeepLinear, DeepLinear_pkg  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

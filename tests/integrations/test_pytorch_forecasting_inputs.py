@@ -5,10 +5,11 @@ import pytest
 pytest.importorskip("pytorch_forecasting")
 
 import lightning.pytorch as pl  # noqa: E402
-from lightning_dln.integrations.pytorch_forecasting import DeepLinear, synthetic_panel  # noqa: E402
 from pytorch_forecasting import TimeSeriesDataSet  # noqa: E402
 from pytorch_forecasting.data import NaNLabelEncoder  # noqa: E402
 from pytorch_forecasting.metrics import NormalDistributionLoss  # noqa: E402
+
+from lightning_dln.integrations.pytorch_forecasting import DeepLinear, synthetic_panel  # noqa: E402
 
 L, H = 8, 3
 

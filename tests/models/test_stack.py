@@ -78,7 +78,7 @@ def test_balanced_construction_is_exact_and_balanced():
     for m in mats[1:]:
         prod = m @ prod
     assert rel(prod, target) < 1e-12
-    for lower, upper in zip(mats[:-1], mats[1:]):
+    for lower, upper in zip(mats[:-1], mats[1:], strict=True):
         imbalance = upper.transpose(-1, -2) @ upper - lower @ lower.transpose(-1, -2)
         assert imbalance.abs().max() < 1e-12
 
