@@ -104,8 +104,9 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
     lines = [
         "# Optuna on ETTh1 (L=336, H=96): DLN vs darts NLinearModel, and pruning",
         "",
-        f"Command: `{cmd}`; {platform.node()}, {os.cpu_count()} CPU cores (shared with other "
-        f"jobs, load varies), torch {torch.__version__}, optuna {optuna.__version__}. "
+        f"Command: `{cmd}`; {platform.node()}, {os.cpu_count()} CPU cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end, torch {torch.__version__}, optuna "
+        f"{optuna.__version__}. "
         "Budgets per trial: the `trainer` sections of `configs/tune/etth1_dln.yaml` and "
         "`etth1_nlinear.yaml`" + (" (their `quick` presets)" if args.quick else "") + ". "
         "Val MSE over every validation window (scaled data), test MSE over every test window "
