@@ -109,7 +109,7 @@ class DLNForecaster(pl.LightningModule):
         return self.model(x)
 
     def point(self, out: Tensor) -> Tensor:
-        """The point forecast: the output itself, or the quantile closest to the median."""
+        """Return the point forecast: the output itself, or the quantile closest to the median."""
         if self.quantiles is None:
             return out
         median = min(range(len(self.quantiles)), key=lambda i: abs(self.quantiles[i] - 0.5))
@@ -129,6 +129,7 @@ class DLNForecaster(pl.LightningModule):
         return torch.nn.functional.huber_loss(out, y)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        """Take one training step; stop with advice on a non-finite loss."""
         x, y = batch
         loss = self.loss(self(x), y)
         if not torch.isfinite(loss):
@@ -160,18 +161,22 @@ class DLNForecaster(pl.LightningModule):
             destroy_process_group_at_exit()
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Log validation loss, MSE and MAE (torchmetrics, synced across processes)."""
         self._evaluate(batch, "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        """Log test loss, MSE and MAE (torchmetrics, synced across processes)."""
         self._evaluate(batch, "test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """Forecast a batch of windows ``(B, L, C)``."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         if not torch.isfinite(x).all():
             raise ValueError("x contains NaN or inf values; clean or impute the data first")
         return self(x)
 
     def configure_optimizers(self) -> Any:
+        """Build the configured optimizer and optional scheduler."""
         hp = self.hparams
         cls = _import(hp.optimizer, "optimizer", OPTIMIZERS)
         kwargs = dict(hp.optimizer_kwargs or {})
@@ -201,5 +206,5 @@ class DLNForecaster(pl.LightningModule):
                 "lr_scheduler": {"scheduler": sched_cls(optimizer, **skw), "interval": "epoch"}}
 
     def collapse(self, dtype: torch.dtype | None = None):
-        """The exact end-to-end affine forecaster (see ``DeepLinearTimeSeries.collapse``)."""
+        """Return the exact end-to-end affine forecaster (see ``DeepLinearTimeSeries.collapse``)."""
         return self.model.collapse(dtype)

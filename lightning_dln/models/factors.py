@@ -52,6 +52,7 @@ class Factor(nn.Module):
         return apply_grouped(x, self.matrix())
 
     def extra_repr(self) -> str:
+        """Show the shape of the factor."""
         return f"in={self.in_features}, out={self.out_features}, groups={self.groups}"
 
     def _check_target(self, matrix: Tensor) -> Tensor:
@@ -83,9 +84,11 @@ class DenseFactor(Factor):
         nn.init.normal_(self.weight, std=1.0 / math.sqrt(in_features))
 
     def matrix(self) -> Tensor:
+        """Return the ``(G, out, in)`` weight itself."""
         return self.weight
 
     def set_matrix(self, matrix: Tensor) -> None:
+        """Copy ``matrix`` into the weight."""
         with torch.no_grad():
             self.weight.copy_(self._check_target(matrix))
 
@@ -104,9 +107,11 @@ class LowRankFactor(Factor):
         self.v = nn.Parameter(torch.randn(groups, rank, in_features) / math.sqrt(in_features))
 
     def matrix(self) -> Tensor:
+        """Return ``U V`` ``(G, out, in)``."""
         return self.u @ self.v
 
     def forward(self, x: Tensor) -> Tensor:
+        """Apply ``V`` then ``U``: ``(out + in) r`` flops per row, never the dense matrix."""
         return apply_grouped(apply_grouped(x, self.v), self.u)  # (..., G, r) in the middle
 
     def set_matrix(self, matrix: Tensor) -> None:
@@ -130,6 +135,7 @@ class LowRankFactor(Factor):
             self.v.copy_(new_v)
 
     def extra_repr(self) -> str:
+        """Show the shape and the rank."""
         return super().extra_repr() + f", rank={self.rank}"
 
 
@@ -145,12 +151,14 @@ class DiagonalFactor(Factor):
         self.diag = nn.Parameter(torch.ones(groups, self.k))
 
     def matrix(self) -> Tensor:
+        """Return the rectangular diagonal matrix ``(G, out, in)``."""
         out = self.diag.new_zeros(self.groups, self.out_features, self.in_features)
         idx = torch.arange(self.k, device=self.diag.device)
         out[:, idx, idx] = self.diag
         return out
 
     def forward(self, x: Tensor) -> Tensor:
+        """Scale the first ``min(in, out)`` coordinates (zero-pad or truncate the rest)."""
         y = x[..., : self.k] * self.diag  # (..., G, k)
         if self.out_features > self.k:
             y = torch.nn.functional.pad(y, (0, self.out_features - self.k))
@@ -176,10 +184,12 @@ class ResidualFactor(Factor):
         self.inner = inner
 
     def matrix(self) -> Tensor:
+        """Return ``I + A`` ``(G, n, n)``."""
         eye = torch.eye(self.in_features, dtype=self._dtype(), device=self._device())
         return eye + self.inner.matrix()
 
     def forward(self, x: Tensor) -> Tensor:
+        """Apply ``x + A x`` (one accumulating GEMM for shared low-rank ``A``)."""
         if isinstance(self.inner, LowRankFactor) and self.groups == 1:
             return self.apply_lowrank(x, self.inner)
         return x + self.inner(x)
@@ -196,6 +206,7 @@ class ResidualFactor(Factor):
         return out.view(x.shape)
 
     def set_matrix(self, matrix: Tensor) -> None:
+        """Set ``A = matrix - I``."""
         matrix = self._check_target(matrix)
         eye = torch.eye(self.in_features, dtype=matrix.dtype, device=matrix.device)
         self.inner.set_matrix(matrix - eye)

@@ -56,7 +56,7 @@ class _LinearForecaster(nn.Module):
         self.covariates = covariates
 
     def temporal(self, z: Tensor) -> Tensor:
-        """The temporal map ``(B, C, L) -> (B, C, K)`` in normalised space."""
+        """Apply the temporal map ``(B, C, L) -> (B, C, K)`` in normalised space."""
         raise NotImplementedError
 
     def channel_mix(self, y: Tensor) -> Tensor:
@@ -66,7 +66,7 @@ class _LinearForecaster(nn.Module):
     def core(self, z: Tensor, past_covariates: Tensor | None = None,
              future_covariates: Tensor | None = None,
              static_covariates: Tensor | None = None) -> Tensor:
-        """The affine map in normalised space: ``(B, C, L) -> (B, C, K)``, covariates included."""
+        """Apply the normalised-space affine map with covariates ``(B, C, L) -> (B, C, K)``."""
         y = self.channel_mix(self.temporal(z))  # (B, C, K)
         cov = self.covariates(z.shape[0], past_covariates, future_covariates, static_covariates)
         if cov is not None:  # (B, H, Q, C) -> (B, C, K)
@@ -99,7 +99,7 @@ class _LinearForecaster(nn.Module):
 
     @torch.no_grad()
     def linear_operator(self) -> tuple[Tensor, Tensor]:
-        """The full operator of the normalised-space map (covariates excluded).
+        """Return the full operator of the normalised-space map (covariates excluded).
 
         Returns:
             ``A (H*C*Q, L*C)`` and ``b (H*C*Q,)`` with outputs flattened ``(H, C, Q)`` row-major
@@ -174,10 +174,11 @@ class DeepLinearTimeSeries(_LinearForecaster):
         return self.config.activation is None
 
     def pools(self) -> list[Tensor]:
-        """The multi-scale pooling matrices ``(L_s, L)``, one per scale."""
+        """Return the multi-scale pooling matrices ``(L_s, L)``, one per scale."""
         return [getattr(self, f"pool_{s}") for s in self.config.scales]
 
     def temporal(self, z: Tensor) -> Tensor:
+        """Apply the optional time mixing, then every scale's stack, summed."""
         if self.temporal_mixer is not None:
             z = self.temporal_mixer(z)  # (B, C, L): data-independent mixing of time positions
         out = None
@@ -187,12 +188,13 @@ class DeepLinearTimeSeries(_LinearForecaster):
         return out
 
     def channel_mix(self, y: Tensor) -> Tensor:
+        """Mix channels with the channel stack (identity without one)."""
         if self.channel_mixer is None:
             return y
         return self.channel_mixer(y.transpose(1, 2)).transpose(1, 2)  # mix C: (B, K, C)
 
     def temporal_end_to_end(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
-        """The exact temporal map: ``W (G, K, L)`` and bias ``(G, K)`` with all views summed."""
+        """Return the exact temporal map ``W (G, K, L)`` and bias ``(G, K)``, views summed."""
         weight, bias = None, None
         for pool, stack in zip(self.pools(), self.stacks, strict=True):
             w, b = stack.end_to_end(dtype)
@@ -269,11 +271,13 @@ class CollapsedForecaster(_LinearForecaster):
         return y if self.n_outputs is not None else y.squeeze(-1)
 
     def temporal(self, z: Tensor) -> Tensor:
+        """Apply the one temporal matrix and bias ``(B, C, L) -> (B, C, K)``."""
         if self.weight.shape[0] == 1:
             return torch.nn.functional.linear(z, self.weight[0], self.bias[0])
         return apply_grouped(z, self.weight) + self.bias  # (B, C, L) -> (B, C, K)
 
     def channel_mix(self, y: Tensor) -> Tensor:
+        """Apply the collapsed channel map (identity without one)."""
         if self.channel_weight is None:
             return y
         # (B, C, K): y'[c'] = sum_c M[c', c] y[c] + b[c']

@@ -179,7 +179,7 @@ class DeepLinear(nn.Module):
         return [factor.matrix() for factor in self.factors]
 
     def end_to_end(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
-        """The exact affine map: ``W = W_N ... W_1`` ``(G, out, in)`` and bias ``(G, out)``.
+        """Return the exact affine map ``W = W_N ... W_1`` ``(G, out, in)`` and bias ``(G, out)``.
 
         Args:
             dtype: accumulate the product in this dtype (e.g. ``torch.float64``).
@@ -210,7 +210,7 @@ class DeepLinear(nn.Module):
         return CollapsedLinear(w.detach().clone(), b.detach().clone())
 
     def num_parameters(self) -> int:
-        """Number of trainable scalars."""
+        """Return the number of trainable scalars."""
         return sum(p.numel() for p in self.parameters())
 
 
@@ -223,4 +223,5 @@ class CollapsedLinear(nn.Module):
         self.bias = nn.Parameter(bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Apply the collapsed per-group map."""
         return torch.einsum("...gi,goi->...go", x, self.weight) + self.bias
