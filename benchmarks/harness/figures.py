@@ -28,25 +28,35 @@ def mse_vs_depth(rows: list[dict[str, Any]], dataset: str):
     if not dln:
         return None
     horizons = sorted({a["horizon"] for a in rows})
+    families = sorted({a["family"] for a in dln})
+    colors = {family: f"C{i}" for i, family in enumerate(families)}  # same colour in every panel
+    closed = sorted({a["model"] for a in rows if a["family"] == "closed_form"})
+    styles = dict(zip(closed, ["--", ":", "-."] * len(closed), strict=False))
     fig, axes = _panels(horizons)
     for ax, h in zip(axes, horizons, strict=True):
-        for family in sorted({a["family"] for a in dln}):
+        for family in families:
             pts = sorted((_depth(a["depth"]), a["mse"], a["mse_std"]) for a in dln
                          if a["family"] == family and a["horizon"] == h)
             if pts:
                 xs, ys, es = zip(*pts, strict=True)
                 es = [0 if math.isnan(e) else e for e in es]
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=family)
+                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=family,
+                            color=colors[family])
         for a in rows:
             if a["horizon"] == h and a["family"] == "closed_form":
-                ax.axhline(a["mse"], ls="--", color="k", lw=1, label=a["model"])
+                ax.axhline(a["mse"], ls=styles[a["model"]], color="k", lw=1, label=a["model"])
         ax.set_xscale("log")
         ax.set_title(f"{dataset} H={h}")
         ax.set_xlabel("depth N (rightmost: inf)")
         ax.set_ylabel("test MSE")
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
+    legend = {}  # one legend for the figure: every family, whichever panel has it
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=len(legend),
+               fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
