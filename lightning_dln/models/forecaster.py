@@ -81,7 +81,11 @@ class _LinearForecaster(nn.Module):
         z, stats = self.norm.normalize(x)  # (B, C, L)
         y = self.norm.denormalize(
             self.core(z, past_covariates, future_covariates, static_covariates), stats)
-        y = y.view(x.shape[0], self.n_channels, self.horizon, self.q)  # (B, C, H, Q)
+        return self._to_output(y)
+
+    def _to_output(self, y: Tensor) -> Tensor:
+        """Lay a ``(B, C, K)`` forecast out as ``(B, H, C)`` or ``(B, H, C, Q)``."""
+        y = y.view(y.shape[0], self.n_channels, self.horizon, self.q)  # (B, C, H, Q)
         y = y.permute(0, 2, 1, 3).contiguous()  # (B, H, C, Q)
         return y if self.n_outputs is not None else y.squeeze(-1)
 
@@ -264,11 +268,7 @@ class CollapsedForecaster(_LinearForecaster):
         centred, loc, scale = self.norm.center(x)  # (B, C, L), (B, C, 1), (B, C, 1)
         y = self.temporal(centred) if scale is None else \
             apply_grouped(centred, self.weight) + scale * self.bias  # (B, C, K)
-        if loc is not None:
-            y = y + loc
-        y = y.view(x.shape[0], self.n_channels, self.horizon, self.q).permute(0, 2, 1, 3)
-        y = y.contiguous()  # (B, H, C, Q)
-        return y if self.n_outputs is not None else y.squeeze(-1)
+        return self._to_output(y if loc is None else y + loc)
 
     def temporal(self, z: Tensor) -> Tensor:
         """Apply the one temporal matrix and bias ``(B, C, L) -> (B, C, K)``."""
