@@ -69,9 +69,12 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
         raise StorageError(f"storage {url!r} is not a valid database URL: {err}") from None
     shown = parsed.render_as_string(hide_password=True)
     engine_kwargs: dict[str, Any] = {}
+    lock = None  # a file next to a SQLite database, to create its schema one process at a time
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            db = Path(parsed.database).expanduser()
+            db.parent.mkdir(parents=True, exist_ok=True)
+            lock = db.with_name(db.name + ".lock")
         engine_kwargs["connect_args"] = {"timeout": 60}  # wait for the other workers' writes
     elif parsed.get_backend_name() == "postgresql":
         engine_kwargs["connect_args"] = {"connect_timeout": connect_timeout}
@@ -80,7 +83,6 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     if heartbeat_interval:
         kwargs.update(heartbeat_interval=heartbeat_interval, grace_period=grace_period)
         kwargs.update(_retry_callback(max_retry))
-    lock = _sqlite_lock_path(parsed)
     try:
         if lock is None:
             return _open_rdb(url, kwargs)
@@ -97,15 +99,6 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
 # Messages of the schema-creation race between workers opening a fresh database together: the
 # tables (or the alembic version row) the loser wanted to create are already there.
 _RACE_SIGNS = ("already exists", "locked", "duplicate", "unique constraint", "integrityerror")
-
-
-def _sqlite_lock_path(parsed: Any) -> Path | None:
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    if parsed.database == ":memory:":
-        return None
-    db = Path(parsed.database).expanduser()
-    return db.with_name(db.name + ".lock")
 
 
 @contextlib.contextmanager

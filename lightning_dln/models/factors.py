@@ -190,20 +190,14 @@ class ResidualFactor(Factor):
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply ``x + A x`` (one accumulating GEMM for shared low-rank ``A``)."""
-        if isinstance(self.inner, LowRankFactor) and self.groups == 1:
-            return self.apply_lowrank(x, self.inner)
-        return x + self.inner(x)
-
-    @staticmethod
-    def apply_lowrank(x: Tensor, inner: LowRankFactor) -> Tensor:
-        """``x + (x V^T) U^T`` for shared weights, ``x (..., 1, width)``.
-
-        One GEMM that accumulates into ``x``: no separate add pass over the (rows, width)
-        activation, which dominates a deep low-rank stack's cost.
-        """
-        flat = x.reshape(-1, inner.in_features)
-        out = torch.addmm(flat, flat @ inner.v[0].T, inner.u[0].T)  # (rows, width)
-        return out.view(x.shape)
+        inner = self.inner
+        if isinstance(inner, LowRankFactor) and self.groups == 1:
+            # x + (x V^T) U^T as one GEMM that accumulates into x: no separate add pass over
+            # the (rows, width) activation, which dominates a deep low-rank stack's cost.
+            flat = x.reshape(-1, self.in_features)
+            out = torch.addmm(flat, flat @ inner.v[0].T, inner.u[0].T)  # (rows, width)
+            return out.view(x.shape)
+        return x + inner(x)
 
     def set_matrix(self, matrix: Tensor) -> None:
         """Set ``A = matrix - I``."""

@@ -157,18 +157,17 @@ class DeepLinear(nn.Module):
 
     def _linear_forward(self, x: Tensor) -> Tensor:
         """Shared-weight linear stack: runs of residual low-rank factors go as one fused node."""
-        run: list[LowRankFactor] = []
+        run: list[ResidualFactor] = []
         for factor in [*self.factors, None]:
-            fused = isinstance(factor, ResidualFactor) and isinstance(factor.inner, LowRankFactor)
-            if fused:
-                run.append(factor.inner)
+            if isinstance(factor, ResidualFactor) and isinstance(factor.inner, LowRankFactor):
+                run.append(factor)
                 continue
             if len(run) > 1:  # (..., 1, width) -> (rows, width) and back
-                flat = lowrank_residual_chain(x.reshape(-1, x.shape[-1]), [f.u for f in run],
-                                              [f.v for f in run])
+                flat = lowrank_residual_chain(x.reshape(-1, x.shape[-1]),
+                                              [f.inner.u for f in run], [f.inner.v for f in run])
                 x = flat.view(x.shape)
             elif run:
-                x = ResidualFactor.apply_lowrank(x, run[0])
+                x = run[0](x)
             run = []
             if factor is not None:
                 x = factor(x)
