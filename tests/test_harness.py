@@ -107,3 +107,31 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path, ltsf_dir):
     main(args)  # resume: every cell is recorded, nothing runs again
     with open(out / "runs.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 3
+
+
+def test_naive_forecasts_match_an_explicit_loop():
+    from benchmarks.harness.adapters.naive import forecast
+
+    x = np.random.default_rng(0).standard_normal((5, 12, 3)).astype(np.float32)
+    last, mean = forecast(x, 4, "last"), forecast(x, 4, "mean")
+    for b in range(5):
+        for c in range(3):
+            np.testing.assert_array_equal(last[b, :, c], np.full(4, x[b, -1, c]))
+            np.testing.assert_allclose(mean[b, :, c], np.full(4, x[b, :, c].mean()), atol=1e-6)
+    with pytest.raises(ValueError, match="method"):
+        forecast(x, 4, "median")
+    with pytest.raises(ValueError, match="x must be"):
+        forecast(x[0], 4, "last")
+
+
+def test_naive_repeat_reproduces_the_ltsf_linear_repeat_row(ltsf_dir):
+    """LTSF-Linear's "Repeat" baseline on ETTh1 H=96 is MSE 1.295 (Zeng et al. 2023, Table 2)."""
+    from benchmarks.harness.models import Budget, run_cell
+    from benchmarks.harness.task import Task
+
+    spec = {"name": "naive_last", "kind": "naive", "method": "last"}
+    row = run_cell(spec, Task("ETTh1", 336, 96, str(ltsf_dir)), 0, Budget())
+    assert row["n_test_windows"] == 2785 and row["params"] == 0
+    assert row["mse"] == pytest.approx(1.295, abs=0.002)
+    with pytest.raises(ValueError, match="method"):
+        run_cell(dict(spec, method="median"), Task("ETTh1", 336, 96, str(ltsf_dir)), 0, Budget())

@@ -61,11 +61,11 @@ def mse_vs_depth(rows: list[dict[str, Any]], dataset: str):
 
 
 def accuracy_vs_time(rows: list[dict[str, Any]], dataset: str):
-    """Test MSE vs training seconds, one point per model (mean over seeds)."""
+    """Test MSE vs training seconds, one point per trained model (naive references left out)."""
     horizons = sorted({a["horizon"] for a in rows})
     fig, axes = _panels(horizons)
     for ax, h in zip(axes, horizons, strict=True):
-        for a in (a for a in rows if a["horizon"] == h):
+        for a in (a for a in rows if a["horizon"] == h and a["family"] != "naive"):
             marker = "o" if a["family"].startswith("dln") else ("s" if a["family"] in (
                 "linear", "closed_form") else "^")
             ax.scatter(max(a["train_seconds"], 1e-2), a["mse"], marker=marker)

@@ -40,6 +40,8 @@ GRID_KEYS = {"name", "lookback", "seeds", "datasets", "models", "budget", "budge
              "isolate", "cell_timeout_s", "accelerator", "data_dir", "notes", "order",
              "threads"}
 ORDER = ("dataset", "horizon", "model", "seed")
+UNTRAINED = {"closed_form": "exact", "naive": "none"}
+"""The budget column of kinds without a training loop."""
 
 
 @dataclass
@@ -234,7 +236,7 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
                "horizon": cell.horizon, "model": cell.spec["name"], "kind": cell.spec["kind"],
                "family": cell.spec.get("family", cell.spec["kind"]),
                "depth": depth_of(cell.spec), "seed": cell.seed,
-               "budget": "exact" if cell.spec["kind"] == "closed_form" else cell.budget.short(),
+               "budget": UNTRAINED.get(cell.spec["kind"], cell.budget.short()),
                "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
         append_row(csv_path, row)
         if after_cell is not None:

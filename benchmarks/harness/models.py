@@ -29,6 +29,7 @@ KINDS = {
     "dln": "benchmarks.harness.adapters.dln",
     "darts": "benchmarks.harness.adapters.darts",
     "pf": "benchmarks.harness.adapters.pf",
+    "naive": "benchmarks.harness.adapters.naive",
 }
 """Adapter module of each model kind (imported lazily: darts/p-f only when used)."""
 
