@@ -135,3 +135,27 @@ def test_naive_repeat_reproduces_the_ltsf_linear_repeat_row(ltsf_dir):
     assert row["mse"] == pytest.approx(1.295, abs=0.002)
     with pytest.raises(ValueError, match="method"):
         run_cell(dict(spec, method="median"), Task("ETTh1", 336, 96, str(ltsf_dir)), 0, Budget())
+
+
+def test_merge_keeps_one_row_per_key_ok_and_latest_first(tmp_path):
+    from benchmarks.harness.grid import COLUMNS, append_row, merge_rows, read_rows
+
+    def row(model, seed, status, at, mse="0.5"):
+        base = dict.fromkeys(COLUMNS, "")
+        return {**base, "dataset": "ETTh1", "horizon": "96", "model": model, "seed": seed,
+                "status": status, "finished_at": at, "mse": mse}
+
+    main_csv, other = tmp_path / "a" / "runs.csv", tmp_path / "b.csv"
+    main_csv.parent.mkdir()
+    append_row(main_csv, row("m1", "0", "ok", "2026-01-01 00:00:01", "0.9"))
+    append_row(main_csv, row("m2", "0", "ok", "2026-01-01 00:00:02"))
+    append_row(other, row("m1", "0", "ok", "2026-01-02 00:00:00", "0.4"))  # later re-run wins
+    append_row(other, row("m2", "0", "error", "2026-01-03 00:00:00"))  # a failure never wins
+    append_row(other, row("m3", "1", "ok", "2026-01-02 00:00:05"))
+    assert merge_rows(main_csv, [other]) == 3
+    merged = {(r["model"], r["seed"]): (r["status"], r["mse"]) for r in read_rows(main_csv)}
+    assert merged == {("m1", "0"): ("ok", "0.4"), ("m2", "0"): ("ok", "0.5"),
+                      ("m3", "1"): ("ok", "0.5")}
+    assert merge_rows(main_csv, [main_csv]) == 3  # idempotent
+    with pytest.raises(ValueError, match="not a file"):
+        merge_rows(main_csv, [tmp_path / "missing.csv"])

@@ -2,7 +2,10 @@
 
 ``--quick`` runs ``benchmarks/grids/quick.yaml`` (ETTh1, H = 96, a handful of models, one seed).
 Re-running the same command resumes: recorded cells are skipped. ``--report-only`` rebuilds
-``results.md``, ``summary.csv`` and the figures from the CSV.
+``results.md``, ``summary.csv`` and the figures from the CSV. ``--merge A.csv B.csv`` folds
+the runs CSVs of other processes or machines into ``<out>/runs.csv`` first (one row per
+dataset/horizon/model/seed: an ok row beats a failed one, the later run beats the earlier), so
+a grid can be split with ``--models``/``--datasets`` over several ``--out`` folders.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.harness.grid import load_grid, quiet, run_grid
+from benchmarks.harness.grid import load_grid, merge_rows, quiet, run_grid
 from benchmarks.harness.report import write_report
 
 GRIDS = Path(__file__).resolve().parents[1] / "grids"
@@ -33,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="one spawned process per cell (default: the grid's 'isolate')")
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[], metavar="CSV",
+                        help="fold these runs CSVs into <out>/runs.csv before running")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     if args.grid is None:
@@ -55,6 +60,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     def tables(path: Path) -> None:  # markdown + summary after every cell; figures at the end
         write_report(path, args.out, title, notes, figures=False)
 
+    if args.merge:
+        merge_rows(csv_path, args.merge)
     if not args.report_only:
         csv_path = run_grid(grid, args.out, args.data_dir, args.models, args.datasets,
                             args.retry_errors, args.isolate, progress=not args.no_progress,

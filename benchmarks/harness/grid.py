@@ -137,6 +137,35 @@ def append_row(csv_path: Path, row: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+def merge_rows(csv_path: Path, sources: list[Path]) -> int:
+    """Fold the rows of other runs CSVs (other processes or machines) into ``csv_path``.
+
+    One row per key survives: an ``ok`` row beats a failed one, and among equals the later
+    ``finished_at`` wins (a re-run supersedes the run it repeats). The file is rewritten
+    atomically, sorted by ``finished_at``. Returns the number of rows written.
+    """
+    for src in sources:
+        if not Path(src).is_file():
+            raise ValueError(f"merge source {src} is not a file")
+    best: dict[tuple, dict[str, str]] = {}
+    for path in [csv_path, *sources]:
+        for row in read_rows(Path(path)):
+            key = tuple(row[k] for k in KEY)
+            rank = (row["status"] == "ok", row["finished_at"])
+            old = best.get(key)
+            if old is None or rank >= (old["status"] == "ok", old["finished_at"]):
+                best[key] = row
+    rows = sorted(best.values(), key=lambda r: r["finished_at"])
+    tmp = csv_path.with_suffix(".csv.tmp")
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, csv_path)
+    return len(rows)
+
+
 _TASKS: dict[tuple, Task] = {}
 
 
