@@ -159,3 +159,28 @@ def test_merge_keeps_one_row_per_key_ok_and_latest_first(tmp_path):
     assert merge_rows(main_csv, [main_csv]) == 3  # idempotent
     with pytest.raises(ValueError, match="not a file"):
         merge_rows(main_csv, [tmp_path / "missing.csv"])
+
+
+def test_reduced_rank_closed_form_keeps_the_best_rank_on_validation():
+    rng = np.random.default_rng(3)
+    t = np.arange(800)
+    segment = np.stack([np.sin(t / 7) + 0.3 * rng.standard_normal(800),
+                        np.cos(t / 5) + 0.3 * rng.standard_normal(800)], axis=1)
+    lookback, horizon = 24, 6
+    val = np.lib.stride_tricks.sliding_window_view(segment[600:], lookback + horizon, axis=0)
+    val_x, val_y = val.transpose(0, 2, 1)[:, :lookback], val.transpose(0, 2, 1)[:, lookback:]
+    for norm in ("mean", "revin"):
+        full = RidgeIN(lookback, horizon, norm=norm).fit(segment[:600], val_x, val_y)
+        rrr = RidgeIN(lookback, horizon, norm=norm, ranks=(1, 2, 3, 99)).fit(
+            segment[:600], val_x, val_y)
+        assert set(rrr.rank_val_mse) == {1, 2, 3, 6} and rrr.rank in rrr.rank_val_mse
+        assert rrr.rank_val_mse[rrr.rank] == min(rrr.rank_val_mse.values())
+        assert np.linalg.matrix_rank(rrr.weight) == rrr.rank
+        # Full rank is the plain closed form; the chosen rank is no worse on validation.
+        np.testing.assert_allclose(rrr.rank_val_mse[6], full.val_mse[full.alpha], rtol=1e-9)
+        mse = float(np.mean((rrr.predict(val_x) - val_y) ** 2))
+        assert mse <= full.val_mse[full.alpha] + 1e-12
+    with pytest.raises(ValueError, match="ranks"):
+        RidgeIN(10, 2, ranks=(0,))
+    with pytest.raises(ValueError, match="ranks"):
+        RidgeIN(10, 2, ranks=())

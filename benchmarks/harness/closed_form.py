@@ -17,6 +17,12 @@ and ``sigma = sqrt(var + 1e-5)``:
 ``alpha`` is chosen on the validation windows from ``ALPHA_GRID``: multiples of the mean
 eigenvalue of the (centred) Gram matrix, ``0`` being ordinary least squares.
 
+``ranks`` (optional) turns it into **reduced-rank** ridge: the chosen map is projected on its top
+``k`` output modes (eigenvectors of the fitted values' covariance ``W^T Sxx W``, the best rank-k
+approximation of the fitted values on the training windows) and ``k`` is chosen on validation.
+This is the map an early-stopped deep linear net approaches from a small start (strongest modes
+first, THEORY.md section 4), computed exactly: the oracle of that implicit bias.
+
 Shape legend: ``N`` windows, ``C`` channels, ``L`` lookback, ``H`` horizon, ``P`` features; the
 regression has ``N * C`` rows ``(P,) -> (H,)``.
 """
@@ -63,11 +69,18 @@ class RidgeIN:
     """
 
     def __init__(self, lookback: int, horizon: int, norm: Literal["mean", "revin"] = "mean",
-                 alphas: tuple[float, ...] = ALPHA_GRID, chunk: int = 4096) -> None:
+                 alphas: tuple[float, ...] = ALPHA_GRID, chunk: int = 4096,
+                 ranks: tuple[int, ...] | None = None) -> None:
         if norm not in NORMS:
             raise ValueError(f"norm={norm!r}; allowed: {NORMS}")
         if not alphas or any(a < 0 for a in alphas):
             raise ValueError(f"alphas must be a non-empty list of numbers >= 0, got {alphas!r}")
+        if ranks is not None and (not ranks or any(
+                not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in ranks)):
+            raise ValueError(f"ranks must be a non-empty list of integers >= 1, got {ranks!r}")
+        self.ranks = None if ranks is None else tuple(sorted({min(k, horizon) for k in ranks}))
+        self.rank: int | None = None
+        self.rank_val_mse: dict[int, float] = {}
         self.lookback, self.horizon, self.norm = lookback, horizon, norm
         self.alphas, self.chunk = tuple(float(a) for a in alphas), chunk
         self.intercept = norm == "revin"
@@ -97,11 +110,13 @@ class RidgeIN:
                 sxx, sxy, sx, sy = (a + b for a, b in zip((sxx, sxy, sx, sy), parts, strict=True))
             n += len(feats)
         mx, my = (sx / n, sy / n) if self.intercept else (np.zeros_like(sx), np.zeros_like(sy))
+        self._mean_feature = mx
         gram = sxx - n * np.outer(mx, mx)  # centred when there is an (unpenalised) intercept
         cross = sxy - n * np.outer(mx, my)
         evals, evecs = np.linalg.eigh(gram)
         proj = evecs.T @ cross  # (P, H)
         scale, floor = evals.mean(), evals.max() * len(evals) * np.finfo(np.float64).eps
+        self._gram = gram / n  # the metric of the reduced-rank projection
         out = []
         for alpha in self.alphas:
             denom = evals + alpha * scale
@@ -128,7 +143,26 @@ class RidgeIN:
             if mse < best:
                 best, chosen = mse, (alpha, weight, bias)
         self.alpha, self.weight, self.bias = chosen
+        if self.ranks is not None:
+            self._choose_rank(val_x, val_y)
         return self
+
+    def _choose_rank(self, val_x: np.ndarray, val_y: np.ndarray) -> None:
+        """Project the chosen map on its top-k output modes, ``k`` of lowest validation MSE."""
+        full, bias = self.weight, self.bias
+        _, vecs = np.linalg.eigh(full.T @ self._gram @ full)  # (H, H), ascending
+        vecs = vecs[:, ::-1]
+        best = np.inf
+        for k in self.ranks:
+            self.weight = full @ vecs[:, :k] @ vecs[:, :k].T
+            mse = float(np.mean((self.predict(val_x) - val_y.astype(np.float64)) ** 2))
+            self.rank_val_mse[k] = mse
+            if mse < best:
+                best, chosen = mse, (k, self.weight)
+        self.rank, self.weight = chosen
+        # The intercept (revin) was fitted with the full map; re-centre it for the projection.
+        if self.intercept:
+            self.bias = bias + (self._mean_feature @ (full - self.weight))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Forecast windows ``(N, L, C)`` -> ``(N, H, C)`` (float64)."""
