@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
     csv_path = args.out / "runs.csv"
     title = f"Harness results: grid '{grid.get('name', args.grid.stem)}'"
     notes = grid.get("notes", "")
+    order = [m["name"] for m in grid["models"]]
 
     def tables(path: Path) -> None:  # markdown + summary after every cell; figures at the end
-        write_report(path, args.out, title, notes, figures=False)
+        write_report(path, args.out, title, notes, figures=False, models=order)
 
     if args.merge:
         merge_rows(csv_path, args.merge)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         csv_path = run_grid(grid, args.out, args.data_dir, args.models, args.datasets,
                             args.retry_errors, args.isolate, progress=not args.no_progress,
                             after_cell=tables)
-    return write_report(csv_path, args.out, title, notes)
+    return write_report(csv_path, args.out, title, notes, models=order)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,17 @@ from benchmarks.harness.grid import KEY, read_rows
 STATS = ("mse", "mae", "train_seconds", "infer_seconds_per_window", "peak_memory_mb")
 
 
-def aggregate(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """Mean and std over seeds per (dataset, horizon, model), from the last ok row of each key."""
+def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> list[dict[str, Any]]:
+    """Mean and std over seeds per (dataset, horizon, model), from the last ok row of each key.
+
+    Models are listed in the order of ``models`` (the grid's), then in order of appearance.
+    """
     latest = {tuple(r[k] for k in KEY): r for r in rows if r["status"] == "ok"}
     groups: dict[tuple, list[dict[str, str]]] = defaultdict(list)
     for r in latest.values():
         groups[(r["dataset"], int(r["horizon"]), r["model"])].append(r)
-    order = {m: i for i, m in enumerate(dict.fromkeys(r["model"] for r in rows))}
+    order = {m: i for i, m in enumerate(dict.fromkeys([*(models or []),
+                                                          *(r["model"] for r in rows)]))}
     out = []
     for (dataset, horizon, model), runs in groups.items():
         agg: dict[str, Any] = {"dataset": dataset, "horizon": horizon, "model": model,
@@ -139,9 +143,12 @@ def write_summary(aggs: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_report(csv_path: Path, out: Path, title: str = "Harness results", notes: str = "",
-                 figures: bool = True) -> list[Path]:
-    """Write ``results.md``, ``summary.csv`` and (optionally) figures; return the paths."""
-    aggs = aggregate(read_rows(csv_path))
+                 figures: bool = True, models: list[str] | None = None) -> list[Path]:
+    """Write ``results.md``, ``summary.csv`` and (optionally) figures; return the paths.
+
+    ``models``: the grid's model names, the row order of the tables.
+    """
+    aggs = aggregate(read_rows(csv_path), models)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "results.md", out / "summary.csv"]
     paths[0].write_text(markdown(aggs, title, notes))
