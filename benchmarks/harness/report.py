@@ -38,7 +38,8 @@ def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> li
                                "family": runs[0]["family"], "depth": runs[0]["depth"],
                                "n_seeds": len(runs), "params": runs[0]["params"],
                                "epochs": statistics.mean(float(r["epochs"] or 0) for r in runs),
-                               "budget": runs[0]["budget"], "order": order[model]}
+                               "budget": runs[0]["budget"], "order": order[model],
+                               "n_test_windows": int(runs[0]["n_test_windows"] or 0)}
         for name in STATS:
             values = [float(r[name]) for r in runs]
             agg[name] = statistics.mean(values)
@@ -117,6 +118,12 @@ def markdown(aggs: list[dict[str, Any]], title: str, notes: str = "") -> str:
             lines.append(f"| {h} | {v['best']} | {v['best_mse']:.4f} | {v['runner_up']} | "
                          f"{v['lead']:.4f} | {spread} | {v['decided']} | {dln} | "
                          f"{other} | {v.get('dln_wins', '')} |")
+        train_h = sum(a["train_seconds"] * a["n_seeds"] for a in rows) / 3600
+        test_h = sum(a["infer_seconds_per_window"] * a["n_test_windows"] * a["n_seeds"]
+                     for a in rows) / 3600
+        lines += ["", f"Compute of the {sum(a['n_seeds'] for a in rows)} runs above: "
+                  f"{train_h:.2f} h of training and {test_h:.2f} h of test forecasting (wall "
+                  "seconds summed over runs, as recorded in runs.csv)."]
         lines += ["", "Cost (mean over seeds and horizons): parameters trained, training wall "
                   "seconds, inference seconds per test window (batched), peak RSS growth, "
                   "epochs run, budget.", "",
