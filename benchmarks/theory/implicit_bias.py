@@ -14,6 +14,11 @@ learned one at a time, strongest first, so an early-stopped deep net is close to
    batch, from a flat small start ``W0 = eps * semi-orthogonal``, for N = 1, 2, 3, 4, 10, inf;
    the stopping step is chosen on validation (early stopping), as the harness's DLNs do.
 
+What to expect at large N: the flow cannot rotate the row space of a wide map at N = inf and
+does so N times slower at finite N (THEORY.md section 3; ``tests/test_implicit_bias.py`` checks
+that N = inf ends at the best map inside the start's row space), so deep flows from a random
+start stay far from least squares within any step budget.
+
 The loss is a quadratic in W, so train, validation and test MSE come exactly from second
 moments (``common.py``): a step costs O(H P^2) whatever the number of windows. Test MSE at the
 validation-chosen point is the honest number; the best test MSE along the path is printed as an
@@ -153,19 +158,32 @@ def main() -> None:
     """Run the experiment and write the markdown table and the figure."""
     cli = parser(__doc__)
     cli.add_argument("--steps", type=int, default=None, help="full-batch steps per depth")
+    cli.add_argument("--horizons", type=int, nargs="+", default=None,
+                     help="ETTh1 horizons (default 96 336; --quick: 96)")
+    cli.add_argument("--depths", type=float, nargs="+", default=None,
+                     help="flow depths, inf allowed (default 1 2 3 4 10 inf; --quick: 1 2 inf)")
     args = cli.parse_args()
     torch.set_num_threads(args.threads)
     data = args.data or os.environ.get("LIGHTNING_DLN_DATA")
-    horizons = [96] if args.quick else [96, 336]
-    depths = [1, 2, math.inf] if args.quick else [1, 2, 3, 4, 10, math.inf]
+    horizons = args.horizons or ([96] if args.quick else [96, 336])
+    depths = args.depths or ([1, 2, math.inf] if args.quick else [1, 2, 3, 4, 10, math.inf])
+    depths = [d if math.isinf(d) else int(d) for d in depths]
     steps = args.steps or (2000 if args.quick else 20000)
     timer = Timer()
-    results = [run(h, depths, steps, data) for h in horizons]
+    results = []
+    for h in horizons:  # write after every horizon: a long run keeps what it finished
+        results.append(run(h, depths, steps, data))
+        write(args, results, steps, timer)
+
+
+def write(args, results: list[dict], steps: int, timer: Timer) -> None:
+    """Write the markdown table and the figure of the horizons done so far."""
+    cmd = " ".join(["python benchmarks/theory/implicit_bias.py", *sys.argv[1:]])
     lines = ["# Implicit bias of depth vs the closed form (ETTh1, L = 336)", "",
-             f"`python benchmarks/theory/implicit_bias.py{' --quick' if args.quick else ''}`, "
-             f"{steps} full-batch steps per depth from W0 = {EPS} x semi-orthogonal, "
-             f"{timer():.0f} s. Test MSE of the point chosen on validation; the oracle column "
-             "is the best test MSE anywhere on the path (not a result, a ceiling).", ""]
+             f"`{cmd}`, {steps} full-batch steps (heavy ball {MOMENTUM}) per depth from "
+             f"W0 = {EPS} x semi-orthogonal, {timer():.0f} s. Test MSE of the point chosen on "
+             "validation; the oracle line gives the best test MSE anywhere on the path (not a "
+             "result, a ceiling).", ""]
     for res in results:
         base = res["rows"][0][3]
         lines += [f"## H = {res['horizon']}", "", "| method | chosen on val | val MSE | test MSE "
