@@ -53,6 +53,11 @@ def test_reduced_rank_projects_onto_top_output_modes():
                                                                       rel=1e-8)
 
 
+def _least_squares(m):
+    """The minimum-norm minimiser (the centred lookback makes ``sff`` singular)."""
+    return m.syf @ torch.linalg.pinv(m.sff, rtol=1e-12, hermitian=True)
+
+
 @pytest.mark.parametrize("depth", [1, 2, math.inf])
 def test_flow_path_reaches_its_optimum(depth):
     """Finite depth reaches least squares; N = inf keeps the row space of W0 (THEORY.md 3)."""
@@ -65,11 +70,11 @@ def test_flow_path_reaches_its_optimum(depth):
         z = m.syf @ rows.T @ torch.linalg.inv(rows @ m.sff @ rows.T)
         target = m.mse(z @ rows)
     else:
-        target = m.mse(torch.linalg.lstsq(m.sff, m.syf.T).solution.T)
+        target = m.mse(_least_squares(m))
     lam = float(torch.linalg.eigvalsh(m.sff)[-1])
     path = implicit_bias.flow_path(splits, depth, lr=0.5 * h / (lam * 4.0), steps=3000,
                                    every=100, eps=eps)
     assert path.shape[1] == 4 and path[0, 0] == 0
     assert path[-1, 1] < path[0, 1]  # training MSE went down
     assert path[-1, 1] == pytest.approx(target, rel=0.02)
-    assert path[-1, 1] >= m.mse(torch.linalg.lstsq(m.sff, m.syf.T).solution.T) - 1e-9
+    assert path[-1, 1] >= m.mse(_least_squares(m)) - 1e-9
