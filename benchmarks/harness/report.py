@@ -18,6 +18,8 @@ from typing import Any
 
 from benchmarks.harness.grid import KEY, read_rows
 
+EXACT = ("exact", "none")
+"""Budgets of deterministic models (closed forms, naive forecasts): one run is the answer."""
 STATS = ("mse", "mae", "train_seconds", "infer_seconds_per_window", "peak_memory_mb")
 
 
@@ -69,12 +71,13 @@ def verdicts(aggs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             second = ranked[1]
             spread = (best["mse_std"] if not math.isnan(best["mse_std"]) else 0.0) + \
                 (second["mse_std"] if not math.isnan(second["mse_std"]) else 0.0)
-            one_seed = best["n_seeds"] < 2 and second["n_seeds"] < 2
+            exact = best["budget"] in EXACT and second["budget"] in EXACT
+            one_seed = best["n_seeds"] < 2 and second["n_seeds"] < 2 and not exact
             lead = second["mse"] - best["mse"]
             row.update(runner_up=second["model"], lead=lead,
                        spread=math.nan if one_seed else spread,
                        decided="n/a (1 seed)" if one_seed else
-                       ("yes" if lead > spread else "no"))
+                       ("yes (both exact)" if exact else "yes" if lead > spread else "no"))
         dln = [a for a in ranked if a["family"].startswith("dln")
                and a["family"] != "dln_control"]
         rest = [a for a in ranked if not a["family"].startswith("dln")]
