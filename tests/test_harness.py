@@ -44,14 +44,19 @@ def _reference_ols(segment, lookback, horizon):
     return np.linalg.lstsq(x, y, rcond=None)[0]
 
 
+def _toy_split(n_rows, n_train, lookback, horizon, noise, seed):
+    """Two noisy sinusoids: the train rows and the validation windows ``(N, L + H, 2)``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_rows)
+    segment = np.stack([np.sin(t / 7) + noise * rng.standard_normal(n_rows),
+                        np.cos(t / 5) + noise * rng.standard_normal(n_rows)], axis=1)
+    val = np.lib.stride_tricks.sliding_window_view(segment[n_train:], lookback + horizon, axis=0)
+    return segment, val.transpose(0, 2, 1)
+
+
 def test_closed_form_matches_reference_solver():
-    rng = np.random.default_rng(0)
-    t = np.arange(600)
-    segment = np.stack([np.sin(t / 7) + 0.1 * rng.standard_normal(600),
-                        np.cos(t / 5) + 0.1 * rng.standard_normal(600)], axis=1)
     lookback, horizon = 20, 5
-    val = np.lib.stride_tricks.sliding_window_view(segment[400:], lookback + horizon, axis=0)
-    val = val.transpose(0, 2, 1)
+    segment, val = _toy_split(600, 400, lookback, horizon, noise=0.1, seed=0)
     model = RidgeIN(lookback, horizon, alphas=(0.0,), chunk=37).fit(
         segment[:400], val[:, :lookback], val[:, lookback:])
     ref = _reference_ols(segment[:400], lookback, horizon)
@@ -162,13 +167,9 @@ def test_merge_keeps_one_row_per_key_ok_and_latest_first(tmp_path):
 
 
 def test_reduced_rank_closed_form_keeps_the_best_rank_on_validation():
-    rng = np.random.default_rng(3)
-    t = np.arange(800)
-    segment = np.stack([np.sin(t / 7) + 0.3 * rng.standard_normal(800),
-                        np.cos(t / 5) + 0.3 * rng.standard_normal(800)], axis=1)
     lookback, horizon = 24, 6
-    val = np.lib.stride_tricks.sliding_window_view(segment[600:], lookback + horizon, axis=0)
-    val_x, val_y = val.transpose(0, 2, 1)[:, :lookback], val.transpose(0, 2, 1)[:, lookback:]
+    segment, val = _toy_split(800, 600, lookback, horizon, noise=0.3, seed=3)
+    val_x, val_y = val[:, :lookback], val[:, lookback:]
     for norm in ("mean", "revin"):
         full = RidgeIN(lookback, horizon, norm=norm).fit(segment[:600], val_x, val_y)
         rrr = RidgeIN(lookback, horizon, norm=norm, ranks=(1, 2, 3, 99)).fit(
