@@ -33,7 +33,7 @@ def test_moment_mse_equals_the_mse_of_explicit_forecasts():
     sigma = np.sqrt(x.var(1, keepdims=True) + 1e-5)
     feats = np.concatenate([x - mu, sigma], axis=1)  # (N, L + 1, C)
     pred = np.einsum("hp,npc->nhc", w.numpy(), feats) + mu
-    assert m.mse(w) == pytest.approx(float(np.mean((pred - y) ** 2)), rel=1e-10)
+    assert float(m.loss(w)) == pytest.approx(float(np.mean((pred - y) ** 2)), rel=1e-10)
 
 
 def test_reduced_rank_projects_onto_top_output_modes():
@@ -55,7 +55,7 @@ def test_reduced_rank_projects_onto_top_output_modes():
 
 def _least_squares(m):
     """The minimum-norm minimiser (the centred lookback makes ``sff`` singular)."""
-    return m.syf @ torch.linalg.pinv(m.sff, rtol=1e-12, hermitian=True)
+    return m.syx @ torch.linalg.pinv(m.sxx, rtol=1e-12, hermitian=True)
 
 
 @pytest.mark.parametrize("depth", [1, 2, math.inf])
@@ -64,17 +64,17 @@ def test_flow_path_reaches_its_optimum(depth):
     win, lookback = _windows()
     m = implicit_bias.moments(win, lookback)
     splits = {"train": m, "val": m, "test": m}
-    eps, (h, p) = 0.3, m.syf.shape
+    eps, (h, p) = 0.3, m.syx.shape
     if math.isinf(depth):  # the best map whose rows lie in the row space of the start
         rows = implicit_bias.semi_orthogonal(h, p)  # the start is eps * this
-        z = m.syf @ rows.T @ torch.linalg.inv(rows @ m.sff @ rows.T)
-        target = m.mse(z @ rows)
+        z = m.syx @ rows.T @ torch.linalg.inv(rows @ m.sxx @ rows.T)
+        target = float(m.loss(z @ rows))
     else:
-        target = m.mse(_least_squares(m))
-    lam = float(torch.linalg.eigvalsh(m.sff)[-1])
+        target = float(m.loss(_least_squares(m)))
+    lam = float(torch.linalg.eigvalsh(m.sxx)[-1])
     path = implicit_bias.flow_path(splits, depth, lr=0.5 * h / (lam * 4.0), steps=3000,
                                    every=100, eps=eps)
     assert path.shape[1] == 4 and path[0, 0] == 0
     assert path[-1, 1] < path[0, 1]  # training MSE went down
     assert path[-1, 1] == pytest.approx(target, rel=0.02)
-    assert path[-1, 1] >= m.mse(_least_squares(m)) - 1e-9
+    assert path[-1, 1] >= float(m.loss(_least_squares(m))) - 1e-9

@@ -16,9 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.grid import KEY, read_rows
+from benchmarks.harness.grid import KEY, UNTRAINED, read_rows
 
-EXACT = ("exact", "none")
+EXACT = tuple(UNTRAINED.values())
 """Budgets of deterministic models (closed forms, naive forecasts): one run is the answer."""
 STATS = ("mse", "mae", "train_seconds", "infer_seconds_per_window", "peak_memory_mb")
 

@@ -26,15 +26,13 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "theory"
 
 
 @dataclass
-class Problem:
-    """Second moments of the centred windows and the least-squares optimum."""
+class Quadratic:
+    """Second moments of regression rows ``x (L,) -> y (H,)``: the MSE of any linear map."""
 
     sxx: torch.Tensor  # (L, L)
     syx: torch.Tensor  # (H, L)
-    syy: torch.Tensor  # ()  trace of the output second moment
+    syy: torch.Tensor | float  # ()  trace of the output second moment
     horizon: int
-    w_star: torch.Tensor  # (H, L): OLS optimum
-    loss_star: float
 
     def loss(self, w: torch.Tensor) -> torch.Tensor:
         """Mean-squared error of ``w (H, L)`` over all windows, channels and steps."""
@@ -49,6 +47,14 @@ class Problem:
     def lr_max(self) -> float:
         """``2 / lambda_max`` of the loss Hessian of a depth-1 map (GD is stable below it)."""
         return self.horizon / float(torch.linalg.eigvalsh(self.sxx)[-1])
+
+
+@dataclass
+class Problem(Quadratic):
+    """The moments of the centred ETTh1 windows and their least-squares optimum."""
+
+    w_star: torch.Tensor  # (H, L): OLS optimum
+    loss_star: float
 
 
 def etth1_problem(lookback: int = 48, horizon: int = 12, data: str | None = None) -> Problem:

@@ -33,12 +33,11 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import Timer, fmt_depth, parser, semi_orthogonal
+from common import Quadratic, Timer, fmt_depth, parser, semi_orthogonal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: benchmarks.*
 
@@ -52,23 +51,8 @@ EPS = 1e-2
 MOMENTUM = 0.9
 
 
-@dataclass
-class Moments:
-    """Second moments of one split's regression rows ``(features P) -> (targets H)``."""
-
-    sff: torch.Tensor  # (P, P)
-    syf: torch.Tensor  # (H, P)
-    syy: float
-    rows: int
-
-    def mse(self, w: torch.Tensor) -> float:
-        """MSE of the map ``w (H, P)`` over every window, channel and step of the split."""
-        quad = torch.sum((w @ self.sff) * w) - 2 * torch.sum(w * self.syf) + self.syy
-        return float(quad) / self.syf.shape[0]
-
-
-def moments(windows: np.ndarray, lookback: int = LOOKBACK) -> Moments:
-    """Moments of windows ``(N, L + H, C)`` with the closed form's features (float64)."""
+def moments(windows: np.ndarray, lookback: int = LOOKBACK) -> Quadratic:
+    """Moments of windows ``(N, L + H, C)`` with the closed form's features ``P`` (float64)."""
     sff = syf = None
     syy, rows = 0.0, 0
     for i in range(0, len(windows), 2048):
@@ -77,10 +61,11 @@ def moments(windows: np.ndarray, lookback: int = LOOKBACK) -> Moments:
         sff, syf = parts if sff is None else (sff + parts[0], syf + parts[1])
         syy += float((y * y).sum())
         rows += len(f)
-    return Moments(torch.from_numpy(sff / rows), torch.from_numpy(syf / rows), syy / rows, rows)
+    return Quadratic(torch.from_numpy(sff / rows), torch.from_numpy(syf / rows), syy / rows,
+                     syf.shape[0])
 
 
-def split_moments(task: Task) -> dict[str, Moments]:
+def split_moments(task: Task) -> dict[str, Quadratic]:
     """Train, validation and test moments of a task (every window)."""
     out = {}
     for split in ("train", "val", "test"):
@@ -98,15 +83,15 @@ def reduced_rank(w: torch.Tensor, sff: torch.Tensor, ranks: list[int]) -> dict[i
     return {k: vecs[:, :k] @ vecs[:, :k].T @ w for k in ranks}
 
 
-def lam_max(m: dict[str, Moments]) -> float:
+def lam_max(m: dict[str, Quadratic]) -> float:
     """Largest eigenvalue of the training feature moments."""
-    return float(torch.linalg.eigvalsh(m["train"].sff)[-1])
+    return float(torch.linalg.eigvalsh(m["train"].sxx)[-1])
 
 
-def flow_path(m: dict[str, Moments], depth: float, lr: float, steps: int, every: int,
+def flow_path(m: dict[str, Quadratic], depth: float, lr: float, steps: int, every: int,
               eps: float = EPS) -> np.ndarray:
     """Full-batch depth-N flow from ``eps * semi-orthogonal``; rows (step, train, val, test MSE)."""
-    h, p = m["train"].syf.shape
+    h, p = m["train"].syx.shape
     w = torch.nn.Parameter(eps * semi_orthogonal(h, p))
     # Heavy-ball momentum 0.9 follows the same flow about 10x faster per step (same path, up to
     # O(lr) discretisation); without it the weak modes need ~10^5 steps.
@@ -115,10 +100,10 @@ def flow_path(m: dict[str, Moments], depth: float, lr: float, steps: int, every:
     for step in range(steps + 1):
         if step % every == 0:
             wd = w.detach()
-            path.append((step, *(m[s].mse(wd) for s in ("train", "val", "test"))))
+            path.append((step, *(float(m[s].loss(wd)) for s in ("train", "val", "test"))))
             if not math.isfinite(path[-1][1]):
                 raise FloatingPointError(f"depth {depth}: diverged at step {step} (lr {lr})")
-        w.grad = 2.0 * (w.detach() @ m["train"].sff - m["train"].syf) / h
+        w.grad = m["train"].grad(w.detach())
         opt.step()
     return np.array(path)
 
@@ -132,10 +117,10 @@ def run(horizon: int, depths: list[float], steps: int, data: str | None) -> dict
     print(f"H={horizon}: lambda_max(Sff) = {lam_max(m):.3g}, "
           f"s_max(W) = {float(torch.linalg.matrix_norm(w_ridge, ord=2)):.3g}", flush=True)
     rows = [("closed form (ridge, alpha on val)", f"alpha={ridge.alpha:g}",
-             m["val"].mse(w_ridge), m["test"].mse(w_ridge))]
+             float(m["val"].loss(w_ridge)), float(m["test"].loss(w_ridge)))]
     ranks = sorted({k for k in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96) if k <= horizon})
-    rrr = reduced_rank(w_ridge, m["train"].sff, ranks)
-    scored = {k: (m["val"].mse(w), m["test"].mse(w)) for k, w in rrr.items()}
+    rrr = reduced_rank(w_ridge, m["train"].sxx, ranks)
+    scored = {k: (float(m["val"].loss(w)), float(m["test"].loss(w))) for k, w in rrr.items()}
     k_val = min(scored, key=lambda k: scored[k][0])
     rows.append(("reduced-rank closed form (rank on val)", f"rank={k_val}", *scored[k_val]))
     # Stable step: the end-to-end curvature grows like lambda_max(Sff) * s_max(W)^(2 - 2/N).

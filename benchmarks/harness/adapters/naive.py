@@ -18,10 +18,14 @@ from benchmarks.harness.task import Task
 METHODS = ("last", "mean")
 
 
-def forecast(x: np.ndarray, horizon: int, method: str) -> np.ndarray:
-    """Naive forecasts ``(B, H, C)`` of windows ``x (B, L, C)``."""
+def _check_method(method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"method={method!r}; allowed: {METHODS}")
+
+
+def forecast(x: np.ndarray, horizon: int, method: str) -> np.ndarray:
+    """Naive forecasts ``(B, H, C)`` of windows ``x (B, L, C)``."""
+    _check_method(method)
     if x.ndim != 3 or x.shape[1] == 0:
         raise ValueError(f"x must be (batch, lookback >= 1, channels), got shape {x.shape}")
     level = x[:, -1:, :] if method == "last" else x.mean(axis=1, keepdims=True)
@@ -31,8 +35,7 @@ def forecast(x: np.ndarray, horizon: int, method: str) -> np.ndarray:
 def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: str) -> Fitted:
     """Nothing to fit: a window -> forecast function with the spec's ``method``."""
     method = spec.get("method", "last")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}; allowed: {METHODS}")
+    _check_method(method)  # fail at fit time, not at the first forecast
     horizon = task.horizon
     return Fitted(lambda x: forecast(x, horizon, method), 0, None, chunk=4096,
                   notes={"method": method})
