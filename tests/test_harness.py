@@ -106,12 +106,34 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path, ltsf_dir):
     assert 0.2 < cf < 0.6  # ETTh1 H=24 with instance-normalised least squares
     report = (out / "results.md").read_text()
     assert "## ETTh1" in report and "closed_form" in report and "dln_d2" in report
+    assert "## Overview" in report and "| ETTh1 | 24 |" in report
     assert Path(out / "summary.csv").is_file()
     assert any(p.suffix == ".png" for p in paths)
 
     main(args)  # resume: every cell is recorded, nothing runs again
     with open(out / "runs.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 3
+
+
+def test_overview_picks_the_best_of_each_kind():
+    from benchmarks.harness.report import overview
+
+    def agg(model, family, mse, std=float("nan"), n=1):
+        return {"dataset": "D", "horizon": 96, "model": model, "family": family, "mse": mse,
+                "mse_std": std, "n_seeds": n}
+
+    aggs = [agg("closed_form", "closed_form", 0.40), agg("closed_form_rrr", "closed_form", 0.39),
+            agg("dln_d1", "dln", 0.41, 0.002, 3), agg("dln_flow_10", "dln_flow", 0.38, 0.001, 3),
+            agg("dln_d4_relu", "dln_control", 0.37, 0.003, 2), agg("tide", "nonlinear", 0.45),
+            agg("nlinear", "linear", 0.42), agg("naive_mean", "naive", 0.70)]
+    head, rule, row = overview(aggs)
+    assert head.count("|") == rule.count("|") == row.count("|")
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert dict(zip([c.strip() for c in head.strip("|").split("|")], cells)) == {
+        "dataset": "D", "H": "96", "best overall": "dln_d4_relu 0.3700 ± 0.0030 (n=2)",
+        "closed form": "0.4000 (n=1)", "reduced-rank closed form": "0.3900 (n=1)",
+        "best DLN": "dln_flow_10 0.3800 ± 0.0010 (n=3)", "best darts linear": "nlinear 0.4200 (n=1)",
+        "best nonlinear": "dln_d4_relu 0.3700 ± 0.0030 (n=2)", "window mean": "0.7000 (n=1)"}
 
 
 def test_naive_forecasts_match_an_explicit_loop():

@@ -89,9 +89,46 @@ def verdicts(aggs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+KINDS = (  # (column, does a summary row belong to it?), for the overview table
+    ("best DLN", lambda a: a["family"].startswith("dln") and a["family"] != "dln_control"),
+    ("best darts linear", lambda a: a["family"] == "linear"),
+    ("best nonlinear", lambda a: a["family"] in ("nonlinear", "dln_control")),
+)
+"""The best-of-a-kind columns of :func:`overview`; the ReLU stack is the nonlinear control."""
+
+
+def _cell(a: dict[str, Any] | None, name: bool = True) -> str:
+    if a is None:
+        return ""
+    std = "" if math.isnan(a["mse_std"]) else f" ± {a['mse_std']:.4f}"
+    return (f"{a['model']} " if name else "") + f"{a['mse']:.4f}{std} (n={a['n_seeds']})"
+
+
+def overview(aggs: list[dict[str, Any]]) -> list[str]:
+    """One row per (dataset, horizon): the best model overall, the closed forms, the best of
+    each kind of :data:`KINDS` and the lookback-mean forecast (test MSE, mean ± std, n seeds).
+    """
+    lines = ["| dataset | H | best overall | closed form | reduced-rank closed form | "
+             + " | ".join(k for k, _ in KINDS) + " | window mean |", "|" + "---|" * (6 + len(KINDS))]
+    for dataset, horizon in sorted({(a["dataset"], a["horizon"]) for a in aggs}):
+        rows = [a for a in aggs if a["dataset"] == dataset and a["horizon"] == horizon]
+        by = {a["model"]: a for a in rows}
+        best = [_cell(min((a for a in rows if pick(a)), key=lambda a: a["mse"], default=None))
+                for _, pick in KINDS]
+        fixed = [_cell(by.get(m), name=False) for m in ("closed_form", "closed_form_rrr")]
+        lines.append(f"| {dataset} | {horizon} | {_cell(min(rows, key=lambda a: a['mse']))} | "
+                     + " | ".join(fixed + best) + f" | {_cell(by.get('naive_mean'), False)} |")
+    return lines
+
+
 def markdown(aggs: list[dict[str, Any]], title: str, notes: str = "") -> str:
-    """The results as markdown: one section per dataset."""
+    """The results as markdown: an overview, then one section per dataset."""
     lines = [f"# {title}", ""] + ([notes, ""] if notes else [])
+    if aggs:
+        lines += ["## Overview: the best of each kind", "",
+                  "Test MSE, mean ± std over seeds (n = seeds; closed forms and naive forecasts "
+                  "are exact, one run). Models of each kind are in the per-dataset tables below.",
+                  "", *overview(aggs), ""]
     wins = {(v["dataset"], v["horizon"]): v for v in verdicts(aggs)}
     for dataset in sorted({a["dataset"] for a in aggs}):
         rows = [a for a in aggs if a["dataset"] == dataset]
