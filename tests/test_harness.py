@@ -126,14 +126,31 @@ def test_overview_picks_the_best_of_each_kind():
             agg("dln_d1", "dln", 0.41, 0.002, 3), agg("dln_flow_10", "dln_flow", 0.38, 0.001, 3),
             agg("dln_d4_relu", "dln_control", 0.37, 0.003, 2), agg("tide", "nonlinear", 0.45),
             agg("nlinear", "linear", 0.42), agg("naive_mean", "naive", 0.70)]
+    aggs[3]["n_failed"] = 1
     head, rule, row = overview(aggs)
     assert head.count("|") == rule.count("|") == row.count("|")
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert dict(zip([c.strip() for c in head.strip("|").split("|")], cells)) == {
         "dataset": "D", "H": "96", "best overall": "dln_d4_relu 0.3700 ± 0.0030 (n=2)",
         "closed form": "0.4000 (n=1)", "reduced-rank closed form": "0.3900 (n=1)",
-        "best DLN": "dln_flow_10 0.3800 ± 0.0010 (n=3)", "best darts linear": "nlinear 0.4200 (n=1)",
+        "best DLN": "dln_flow_10 0.3800 ± 0.0010 (n=3, 1 failed)", "best darts linear": "nlinear 0.4200 (n=1)",
         "best nonlinear": "dln_d4_relu 0.3700 ± 0.0030 (n=2)", "window mean": "0.7000 (n=1)"}
+
+
+def test_aggregate_counts_seeds_that_never_ran_ok():
+    from benchmarks.harness.report import aggregate
+
+    def row(seed, status, mse):
+        return {"dataset": "D", "lookback": "8", "horizon": "4", "model": "m", "seed": str(seed),
+                "status": status, "family": "dln", "depth": "2", "params": "10", "epochs": "1",
+                "budget": "ep1", "n_test_windows": "5", "mse": mse, "mae": mse,
+                "train_seconds": "1", "infer_seconds_per_window": "1", "peak_memory_mb": "1"}
+
+    # seed 0 failed then ran ok (counts as ok); seed 1 ok; seed 2 failed twice
+    rows = [row(0, "error", ""), row(0, "ok", "0.5"), row(1, "ok", "0.7"), row(2, "error", ""),
+            row(2, "timeout", "")]
+    (agg,) = aggregate(rows)
+    assert agg["n_seeds"] == 2 and agg["n_failed"] == 1 and agg["mse"] == pytest.approx(0.6)
 
 
 def test_naive_forecasts_match_an_explicit_loop():

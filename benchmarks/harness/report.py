@@ -24,7 +24,8 @@ STATS = ("mse", "mae", "train_seconds", "infer_seconds_per_window", "peak_memory
 
 
 def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> list[dict[str, Any]]:
-    """Mean and std over seeds per (dataset, horizon, model), from the last ok row of each key.
+    """Mean and std over seeds per (dataset, horizon, model), from the last ok row of each key;
+    ``n_failed`` counts the seeds with no ok row.
 
     Models are listed in the order of ``models`` (the grid's), then in order of appearance.
     """
@@ -32,6 +33,12 @@ def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> li
     groups: dict[tuple, list[dict[str, str]]] = defaultdict(list)
     for r in latest.values():
         groups[(r["dataset"], int(r["horizon"]), r["model"])].append(r)
+    # seeds that never ran ok (diverged, crashed, timed out): a mean over the survivors alone
+    # would flatter a model that fails, so the tables say how many there were
+    failed: dict[tuple, int] = defaultdict(int)
+    for key in {tuple(r[k] for k in KEY): r for r in rows if r["status"] != "ok"}.keys() - latest:
+        row = dict(zip(KEY, key))
+        failed[(row["dataset"], int(row["horizon"]), row["model"])] += 1
     order = {m: i for i, m in enumerate(dict.fromkeys([*(models or []),
                                                           *(r["model"] for r in rows)]))}
     out = []
@@ -39,6 +46,7 @@ def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> li
         agg: dict[str, Any] = {"dataset": dataset, "horizon": horizon, "model": model,
                                "family": runs[0]["family"], "depth": runs[0]["depth"],
                                "n_seeds": len(runs), "params": runs[0]["params"],
+                               "n_failed": failed[(dataset, horizon, model)],
                                "epochs": statistics.mean(float(r["epochs"] or 0) for r in runs),
                                "budget": runs[0]["budget"], "order": order[model],
                                "n_test_windows": int(runs[0]["n_test_windows"] or 0)}
@@ -101,7 +109,8 @@ def _cell(a: dict[str, Any] | None, name: bool = True) -> str:
     if a is None:
         return ""
     std = "" if math.isnan(a["mse_std"]) else f" ± {a['mse_std']:.4f}"
-    return (f"{a['model']} " if name else "") + f"{a['mse']:.4f}{std} (n={a['n_seeds']})"
+    failed = f", {a['n_failed']} failed" if a.get("n_failed") else ""
+    return (f"{a['model']} " if name else "") + f"{a['mse']:.4f}{std} (n={a['n_seeds']}{failed})"
 
 
 def overview(aggs: list[dict[str, Any]]) -> list[str]:
@@ -141,7 +150,8 @@ def markdown(aggs: list[dict[str, Any]], title: str, notes: str = "") -> str:
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for model, _ in models:
             seeds = max(cell[(model, h)]["n_seeds"] for h in horizons if (model, h) in cell)
-            parts = [model, str(seeds)]
+            failed = sum(cell[(model, h)]["n_failed"] for h in horizons if (model, h) in cell)
+            parts = [model, f"{seeds} ({failed} failed)" if failed else str(seeds)]
             for metric in ("mse", "mae"):
                 for h in horizons:
                     a = cell.get((model, h))
