@@ -108,9 +108,9 @@ KINDS = (  # (column, does a summary row belong to it?), for the overview table
 def _cell(a: dict[str, Any] | None, name: bool = True) -> str:
     if a is None:
         return ""
-    std = "" if math.isnan(a["mse_std"]) else f" ± {a['mse_std']:.4f}"
     failed = f", {a['n_failed']} failed" if a.get("n_failed") else ""
-    return (f"{a['model']} " if name else "") + f"{a['mse']:.4f}{std} (n={a['n_seeds']}{failed})"
+    return ((f"{a['model']} " if name else "") + _fmt(a["mse"], a["mse_std"], bold=False)
+            + f" (n={a['n_seeds']}{failed})")
 
 
 def overview(aggs: list[dict[str, Any]]) -> list[str]:
