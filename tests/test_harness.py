@@ -86,6 +86,20 @@ def test_grid_expansion_and_budget_overrides(tmp_path):
         load_grid(path)
 
 
+def test_budget_precedence_most_specific_wins(tmp_path):
+    own = dict(TINY["models"][1], name="own", budget={"max_epochs": 4, "patience": 7})
+    both = dict(own, name="both", budget_by_dataset={"ETTh1": {"max_epochs": 5}})
+    grid = dict(TINY, models=[own, both], seeds=[0],
+                budget_by_dataset={"ETTh1": {"max_epochs": 2}})
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    got = {c.spec["name"]: c.budget for c in cells(load_grid(path))}
+    # grid budget < model budget < grid's dataset override < model's dataset override
+    assert (got["own"].max_epochs, got["own"].patience) == (2, 7)
+    assert (got["both"].max_epochs, got["both"].patience) == (5, 7)
+    assert got["own"].limit_train_batches == 4  # from the grid's budget
+
+
 def test_tiny_grid_runs_resumes_and_reports(tmp_path, ltsf_dir):
     grid_path = tmp_path / "tiny.yaml"
     grid_path.write_text(yaml.safe_dump(TINY))

@@ -97,10 +97,12 @@ def cells(grid: dict[str, Any], models: list[str] | None = None,
             for spec in grid["models"]:
                 if models and spec["name"] not in models:
                     continue
+                # most specific last: a dataset's override beats a model's own budget (a small
+                # set needs more epochs whatever the model), a model's dataset override beats all
                 budget = {"accelerator": grid.get("accelerator", "cpu"),
                           **grid.get("budget", {}),
-                          **grid.get("budget_by_dataset", {}).get(ds["name"], {}),
                           **spec.get("budget", {}),
+                          **grid.get("budget_by_dataset", {}).get(ds["name"], {}),
                           **spec.get("budget_by_dataset", {}).get(ds["name"], {})}
                 for seed in seeds[: int(spec.get("seeds", len(seeds)))]:
                     out.append(Cell(ds["name"], lookback, int(horizon), spec, int(seed),

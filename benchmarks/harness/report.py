@@ -36,7 +36,7 @@ def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> li
     # seeds that never ran ok (diverged, crashed, timed out): a mean over the survivors alone
     # would flatter a model that fails, so the tables say how many there were
     failed: dict[tuple, int] = defaultdict(int)
-    for key in {tuple(r[k] for k in KEY): r for r in rows if r["status"] != "ok"}.keys() - latest:
+    for key in {tuple(r[k] for k in KEY) for r in rows if r["status"] != "ok"} - latest.keys():
         row = dict(zip(KEY, key))
         failed[(row["dataset"], int(row["horizon"]), row["model"])] += 1
     order = {m: i for i, m in enumerate(dict.fromkeys([*(models or []),
