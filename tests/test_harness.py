@@ -144,10 +144,11 @@ def test_overview_picks_the_best_of_each_kind():
     head, rule, row = overview(aggs)
     assert head.count("|") == rule.count("|") == row.count("|")
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert dict(zip([c.strip() for c in head.strip("|").split("|")], cells)) == {
+    assert dict(zip([c.strip() for c in head.strip("|").split("|")], cells, strict=True)) == {
         "dataset": "D", "H": "96", "best overall": "dln_d4_relu 0.3700 ± 0.0030 (n=2)",
         "closed form": "0.4000 (n=1)", "reduced-rank closed form": "0.3900 (n=1)",
-        "best DLN": "dln_flow_10 0.3800 ± 0.0010 (n=3, 1 failed)", "best darts linear": "nlinear 0.4200 (n=1)",
+        "best DLN": "dln_flow_10 0.3800 ± 0.0010 (n=3, 1 failed)",
+        "best darts linear": "nlinear 0.4200 (n=1)",
         "best nonlinear": "dln_d4_relu 0.3700 ± 0.0030 (n=2)", "window mean": "0.7000 (n=1)"}
 
 

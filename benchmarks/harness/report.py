@@ -37,7 +37,7 @@ def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> li
     # would flatter a model that fails, so the tables say how many there were
     failed: dict[tuple, int] = defaultdict(int)
     for key in {tuple(r[k] for k in KEY) for r in rows if r["status"] != "ok"} - latest.keys():
-        row = dict(zip(KEY, key))
+        row = dict(zip(KEY, key, strict=True))
         failed[(row["dataset"], int(row["horizon"]), row["model"])] += 1
     order = {m: i for i, m in enumerate(dict.fromkeys([*(models or []),
                                                           *(r["model"] for r in rows)]))}
@@ -118,7 +118,8 @@ def overview(aggs: list[dict[str, Any]]) -> list[str]:
     each kind of :data:`KINDS` and the lookback-mean forecast (test MSE, mean ± std, n seeds).
     """
     lines = ["| dataset | H | best overall | closed form | reduced-rank closed form | "
-             + " | ".join(k for k, _ in KINDS) + " | window mean |", "|" + "---|" * (6 + len(KINDS))]
+             + " | ".join(k for k, _ in KINDS) + " | window mean |",
+             "|" + "---|" * (6 + len(KINDS))]
     for dataset, horizon in sorted({(a["dataset"], a["horizon"]) for a in aggs}):
         rows = [a for a in aggs if a["dataset"] == dataset and a["horizon"] == horizon]
         by = {a["model"]: a for a in rows}

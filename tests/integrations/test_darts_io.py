@@ -7,26 +7,13 @@ pytest.importorskip("darts")
 
 from darts import TimeSeries  # noqa: E402
 from darts.utils.likelihood_models import QuantileRegression  # noqa: E402
-from darts.utils.timeseries_generation import sine_timeseries  # noqa: E402
+from darts_support import H, L, make_model, sine  # noqa: E402
 
 from lightning_dln.integrations.darts import DeepLinearModel  # noqa: E402
 
-L, H = 12, 4
-TRAINER = dict(accelerator="cpu", enable_progress_bar=False, logger=False,
-               enable_model_summary=False)
-
 
 def make(tmp_path, **kw):
-    args = dict(input_chunk_length=L, output_chunk_length=H, depth=3, n_epochs=1,
-                batch_size=16, random_state=0, work_dir=str(tmp_path),
-                pl_trainer_kwargs=dict(TRAINER))
-    args.update(kw)
-    return DeepLinearModel(**args)
-
-
-def sine(length=80, freq=0.1, name="sine"):
-    return sine_timeseries(length=length, value_frequency=freq,
-                           column_name=name).astype(np.float32)
+    return make_model(tmp_path, **{"depth": 3, **kw})
 
 
 def with_nan(ts, index=10):

@@ -14,27 +14,13 @@ from darts.models.forecasting.pl_forecasting_module import PLForecastingModule  
 from darts.models.forecasting.torch_forecasting_model import (  # noqa: E402
     MixedCovariatesTorchModel,
 )
-from darts.utils.timeseries_generation import linear_timeseries, sine_timeseries  # noqa: E402
+from darts.utils.timeseries_generation import linear_timeseries  # noqa: E402
+from darts_support import H, L, make_model, sine  # noqa: E402
 
 from lightning_dln.integrations.darts import DeepLinearModel, DLNModule  # noqa: E402
 from lightning_dln.models import CollapsedForecaster, DLNConfig  # noqa: E402
 
-L, H = 12, 4
-TRAINER = dict(accelerator="cpu", enable_progress_bar=False, logger=False,
-               enable_model_summary=False)
-
-
-def make(tmp_path, **kw):
-    args = dict(input_chunk_length=L, output_chunk_length=H, depth=2, n_epochs=1,
-                batch_size=16, random_state=0, work_dir=str(tmp_path),
-                pl_trainer_kwargs=dict(TRAINER))
-    args.update(kw)
-    return DeepLinearModel(**args)
-
-
-def sine(length=80, freq=0.1, name="sine"):
-    return sine_timeseries(length=length, value_frequency=freq,
-                           column_name=name).astype(np.float32)
+make = make_model
 
 
 @pytest.fixture(scope="module")
