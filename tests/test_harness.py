@@ -148,8 +148,35 @@ def test_overview_picks_the_best_of_each_kind():
         "dataset": "D", "H": "96", "best overall": "dln_d4_relu 0.3700 ± 0.0030 (n=2)",
         "closed form": "0.4000 (n=1)", "reduced-rank closed form": "0.3900 (n=1)",
         "best DLN": "dln_flow_10 0.3800 ± 0.0010 (n=3, 1 failed)",
-        "best darts linear": "nlinear 0.4200 (n=1)",
+        "DLN chosen on validation": "", "best darts linear": "nlinear 0.4200 (n=1)",
         "best nonlinear": "dln_d4_relu 0.3700 ± 0.0030 (n=2)", "window mean": "0.7000 (n=1)"}
+
+
+def test_validation_choice_picks_per_seed_on_validation_not_test():
+    from benchmarks.harness.report import overview, validation_choice
+
+    def row(model, seed, val, test, family="dln", status="ok"):
+        return {"dataset": "D", "lookback": "8", "horizon": "4", "model": model,
+                "seed": str(seed), "status": status, "family": family, "mse": str(test),
+                "notes": f"best_val_mse={val} collapsed_params=40"}
+
+    rows = [row("d1", 1, 0.50, 0.40), row("d4", 1, 0.49, 0.45),  # seed 1: d4 on validation
+            row("d1", 2, 0.48, 0.41), row("d4", 2, 0.52, 0.30),  # seed 2: d1, not test-best d4
+            row("d4", 3, 0.10, 0.90, status="failed"), row("d1", 3, 0.47, 0.43),  # failed: out
+            row("relu", 1, 0.01, 0.01, family="dln_control"),  # the control is no DLN
+            {**row("cf", 1, 0, 0.2, family="closed_form"), "notes": "alpha=0.1"}]  # no val
+    chosen = validation_choice(rows)
+    assert list(chosen) == [("D", 4)]
+    c = chosen[("D", 4)]
+    assert c["n_seeds"] == 3 and c["picks"] == {"d1": 2, "d4": 1}
+    assert c["mse"] == pytest.approx((0.45 + 0.41 + 0.43) / 3)
+    assert c["mse_std"] == pytest.approx(np.std([0.45, 0.41, 0.43], ddof=1))
+    agg = {"dataset": "D", "horizon": 4, "model": "d4", "family": "dln", "mse": 0.3,
+           "mse_std": float("nan"), "n_seeds": 1}
+    head, _, line = overview([agg], chosen)
+    cells = dict(zip([c.strip() for c in head.strip("|").split("|")],
+                     [c.strip() for c in line.strip("|").split("|")], strict=True))
+    assert cells["DLN chosen on validation"] == "0.4300 ± 0.0200 (n=3: d1 x2, d4)"
 
 
 def test_aggregate_counts_seeds_that_never_ran_ok():
