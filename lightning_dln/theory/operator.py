@@ -68,8 +68,10 @@ def thresholded_svd(
         )
     except torch.linalg.LinAlgError:
         # cuSOLVER (gesvdj, then its fallback) can fail to converge on finite rank-deficient
-        # float32 batches; LAPACK in float64 is slow but does not.
-        _log.warning("torch.linalg.svd failed to converge on %s; retrying on CPU", w.device)
+        # float32 batches, and LAPACK's float32 gesdd on the CPU now and then too; LAPACK in
+        # float64 is slow but does not.
+        _log.warning("torch.linalg.svd failed to converge on %s in %s; retrying in float64 "
+                     "on the CPU", w.device, w.dtype)
         u, s, vh = torch.linalg.svd(w.detach().cpu().double(), full_matrices=full_matrices)
         u, s, vh = (t.to(device=w.device, dtype=w.dtype) for t in (u, s, vh))
     tol = default_rcond(m, n, w.dtype) if rcond is None else rcond

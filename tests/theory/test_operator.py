@@ -197,3 +197,23 @@ def test_invalid_tensors_raise():
         riemannian_metric(w, g, 3, atol=-1.0)
     with pytest.raises(ValueError, match="Z must be finite"):
         riemannian_metric(w, bad, 3)
+
+
+def test_svd_that_fails_to_converge_is_redone_in_float64(monkeypatch, caplog):
+    from lightning_dln.theory import operator
+
+    w = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    real_svd = torch.linalg.svd
+
+    def flaky_svd(a, *args, **kwargs):
+        if a.dtype == torch.float32:  # as LAPACK/cuSOLVER now and then do in float32
+            raise torch.linalg.LinAlgError("failed to converge")
+        return real_svd(a, *args, **kwargs)
+
+    monkeypatch.setattr(torch.linalg, "svd", flaky_svd)
+    with caplog.at_level("WARNING", logger=operator.__name__):
+        u, s, vh = operator.thresholded_svd(w, full_matrices=False)
+    assert "retrying in float64" in caplog.text
+    assert u.dtype == s.dtype == vh.dtype == torch.float32
+    torch.testing.assert_close(s, real_svd(w.double())[1].float())
+    torch.testing.assert_close((u * s) @ vh, w, rtol=1e-5, atol=1e-5)
