@@ -266,3 +266,15 @@ def test_reduced_rank_closed_form_keeps_the_best_rank_on_validation():
         RidgeIN(10, 2, ranks=(0,))
     with pytest.raises(ValueError, match="ranks"):
         RidgeIN(10, 2, ranks=())
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "benchmarks"
+                                          / "grids").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_committed_grid_loads_and_expands(path):
+    from benchmarks.harness.models import KINDS
+
+    grid = load_grid(path)
+    expanded = list(cells(grid))
+    assert expanded, f"{path} expands to no cells"
+    assert {c.spec["kind"] for c in expanded} <= set(KINDS)
+    assert len({(c.dataset, c.horizon, c.spec["name"], c.seed) for c in expanded}) == len(expanded)
