@@ -23,13 +23,23 @@ EXACT = tuple(UNTRAINED.values())
 STATS = ("mse", "mae", "train_seconds", "infer_seconds_per_window", "peak_memory_mb")
 
 
+def _latest_ok(rows: list[dict[str, str]]) -> dict[tuple, dict[str, str]]:
+    """The last ok row of each (dataset, horizon, model, seed), by key."""
+    return {tuple(r[k] for k in KEY): r for r in rows if r["status"] == "ok"}
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std (NaN for a single value) over seeds."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else math.nan
+
+
 def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> list[dict[str, Any]]:
     """Mean and std over seeds per (dataset, horizon, model), from the last ok row of each key;
     ``n_failed`` counts the seeds with no ok row.
 
     Models are listed in the order of ``models`` (the grid's), then in order of appearance.
     """
-    latest = {tuple(r[k] for k in KEY): r for r in rows if r["status"] == "ok"}
+    latest = _latest_ok(rows)
     groups: dict[tuple, list[dict[str, str]]] = defaultdict(list)
     for r in latest.values():
         groups[(r["dataset"], int(r["horizon"]), r["model"])].append(r)
@@ -51,9 +61,7 @@ def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> li
                                "budget": runs[0]["budget"], "order": order[model],
                                "n_test_windows": int(runs[0]["n_test_windows"] or 0)}
         for name in STATS:
-            values = [float(r[name]) for r in runs]
-            agg[name] = statistics.mean(values)
-            agg[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
+            agg[name], agg[f"{name}_std"] = _mean_std([float(r[name]) for r in runs])
         out.append(agg)
     return sorted(out, key=lambda a: (a["dataset"], a["horizon"], a["order"]))
 
@@ -126,7 +134,7 @@ def validation_choice(rows: list[dict[str, str]]) -> dict[tuple, dict[str, Any]]
     DLN" of :func:`overview` is the variant with the lowest *test* MSE among ~14, which flatters
     depth; this column does not.
     """
-    latest = {tuple(r[k] for k in KEY): r for r in rows if r["status"] == "ok"}
+    latest = _latest_ok(rows)
     by_seed: dict[tuple, list[dict[str, str]]] = defaultdict(list)
     for r in latest.values():
         if _is_dln(r["family"]) and not math.isnan(_best_val_mse(r)):
@@ -136,9 +144,8 @@ def validation_choice(rows: list[dict[str, str]]) -> dict[tuple, dict[str, Any]]
         picks[(dataset, horizon)].append(min(candidates, key=_best_val_mse))
     out = {}
     for key, chosen in picks.items():
-        mses = [float(r["mse"]) for r in chosen]
-        out[key] = {"mse": statistics.mean(mses), "n_seeds": len(mses),
-                    "mse_std": statistics.stdev(mses) if len(mses) > 1 else math.nan,
+        mse, mse_std = _mean_std([float(r["mse"]) for r in chosen])
+        out[key] = {"mse": mse, "mse_std": mse_std, "n_seeds": len(chosen),
                     "picks": Counter(r["model"] for r in chosen)}
     return out
 
