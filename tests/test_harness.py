@@ -129,6 +129,12 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path, ltsf_dir):
         assert len(list(csv.DictReader(f))) == 3
 
 
+def _overview_cells(head: str, line: str) -> dict[str, str]:
+    """A markdown table row as {column: cell}, checking that it has as many cells as the head."""
+    split = [[c.strip() for c in text.strip("|").split("|")] for text in (head, line)]
+    return dict(zip(*split, strict=True))
+
+
 def test_overview_picks_the_best_of_each_kind():
     from benchmarks.harness.report import overview
 
@@ -143,8 +149,7 @@ def test_overview_picks_the_best_of_each_kind():
     aggs[3]["n_failed"] = 1
     head, rule, row = overview(aggs)
     assert head.count("|") == rule.count("|") == row.count("|")
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert dict(zip([c.strip() for c in head.strip("|").split("|")], cells, strict=True)) == {
+    assert _overview_cells(head, row) == {
         "dataset": "D", "H": "96", "best overall": "dln_d4_relu 0.3700 ± 0.0030 (n=2)",
         "closed form": "0.4000 (n=1)", "reduced-rank closed form": "0.3900 (n=1)",
         "best DLN": "dln_flow_10 0.3800 ± 0.0010 (n=3, 1 failed)",
@@ -174,9 +179,8 @@ def test_validation_choice_picks_per_seed_on_validation_not_test():
     agg = {"dataset": "D", "horizon": 4, "model": "d4", "family": "dln", "mse": 0.3,
            "mse_std": float("nan"), "n_seeds": 1}
     head, _, line = overview([agg], chosen)
-    cells = dict(zip([c.strip() for c in head.strip("|").split("|")],
-                     [c.strip() for c in line.strip("|").split("|")], strict=True))
-    assert cells["DLN chosen on validation"] == "0.4300 ± 0.0200 (n=3: d1 x2, d4)"
+    assert _overview_cells(head, line)["DLN chosen on validation"] == \
+        "0.4300 ± 0.0200 (n=3: d1 x2, d4)"
 
 
 def test_aggregate_counts_seeds_that_never_ran_ok():

@@ -110,6 +110,9 @@ KINDS = (  # (column, does a summary row belong to it?), for the overview table
     ("best nonlinear", lambda a: a["family"] in ("nonlinear", "dln_control")),
 )
 """The best-of-a-kind columns of :func:`overview`; the ReLU stack is the nonlinear control."""
+CHOSEN = "DLN chosen on validation"
+OVERVIEW_COLUMNS = (KINDS[0][0], CHOSEN, *(k for k, _ in KINDS[1:]))
+"""The per-kind columns of :func:`overview`, in order: the validation pick beside the best DLN."""
 
 
 def _is_dln(family: str) -> bool:
@@ -172,19 +175,19 @@ def overview(aggs: list[dict[str, Any]],
     :func:`validation_choice`) and the lookback-mean forecast (test MSE, mean ± std, n seeds).
     """
     chosen = chosen or {}
-    kinds = [k for k, _ in KINDS]
-    kinds.insert(1, "DLN chosen on validation")
     lines = ["| dataset | H | best overall | closed form | reduced-rank closed form | "
-             + " | ".join(kinds) + " | window mean |", "|" + "---|" * (6 + len(kinds))]
+             + " | ".join(OVERVIEW_COLUMNS) + " | window mean |",
+             "|" + "---|" * (6 + len(OVERVIEW_COLUMNS))]
     for dataset, horizon in sorted({(a["dataset"], a["horizon"]) for a in aggs}):
         rows = [a for a in aggs if a["dataset"] == dataset and a["horizon"] == horizon]
         by = {a["model"]: a for a in rows}
-        best = [_cell(min((a for a in rows if pick(a)), key=lambda a: a["mse"], default=None))
-                for _, pick in KINDS]
-        best.insert(1, _chosen_cell(chosen.get((dataset, horizon))))
+        best = {k: _cell(min((a for a in rows if pick(a)), key=lambda a: a["mse"], default=None))
+                for k, pick in KINDS}
+        best[CHOSEN] = _chosen_cell(chosen.get((dataset, horizon)))
         fixed = [_cell(by.get(m), name=False) for m in ("closed_form", "closed_form_rrr")]
         lines.append(f"| {dataset} | {horizon} | {_cell(min(rows, key=lambda a: a['mse']))} | "
-                     + " | ".join(fixed + best) + f" | {_cell(by.get('naive_mean'), False)} |")
+                     + " | ".join(fixed + [best[k] for k in OVERVIEW_COLUMNS])
+                     + f" | {_cell(by.get('naive_mean'), False)} |")
     return lines
 
 
