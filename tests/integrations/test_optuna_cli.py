@@ -140,3 +140,16 @@ def test_darts_and_linear_objectives_score_the_core_validation_windows(ltsf_dir)
     expected = np.mean((x_val @ w - y_val) ** 2)
     got = objective.run({"alpha": 1e-9, "norm": "none"})["val_mse"]
     assert got == pytest.approx(expected, rel=1e-6)
+
+
+TUNE_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "tune").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TUNE_CONFIGS, ids=lambda p: p.stem)
+def test_every_committed_tune_config_validates_in_full_and_quick_form(path):
+    # Building the objective needs data and darts; the config's schema, model, space edits
+    # and budget are checked here for every YAML in configs/tune/ (the study runs elsewhere).
+    for quick in (False, True):
+        cfg = TuneConfig.from_yaml(path, quick=quick)
+        assert cfg.n_trials >= 1 and cfg.trainer.get("max_epochs", 1) >= 1
+        assert cfg.space.params, f"{path.name}: nothing is searched"
