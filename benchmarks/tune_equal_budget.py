@@ -165,10 +165,11 @@ def write(rows: list[dict], cfg: TuneConfig, args: argparse.Namespace, seeds: li
         f"{os.getloadavg()[0]:.1f} at the end, torch {torch.__version__}, optuna "
         f"{optuna.__version__}. Per study: {cfg.n_trials} trials, sampler {cfg.sampler}, "
         f"pruner {cfg.pruner}, study seed {cfg.seed}; per trial and per refit the Trainer "
-        f"budget {cfg.trainer}. Objective: MSE over every validation window (scaled data). "
+        f"budget {cfg.trainer}, early-stopping patience {cfg.patience}, the best validation "
+        "epoch's weights kept (DLN and darts alike). Objective: MSE over every validation "
+        "window (scaled data). "
         f"Test MSE: the best trial's parameters refit with seeds {seeds} at the same budget, "
-        "every test window, mean ± std. DLN refits keep their best validation epoch; darts "
-        "refits keep the last. Grid column: the untuned `benchmarks/grids/full.yaml` row "
+        "every test window, mean ± std. Grid column: the untuned `benchmarks/grids/full.yaml` row "
         "(its own budget), mean ± std over its seeds.",
         "",
         "| model | trials (pruned, failed) | tune s | best val MSE | test MSE, tuned "

@@ -27,10 +27,11 @@ def test_committed_config_validates_every_study_with_the_same_budget():
     for quick in (False, True):
         studies, seeds = teb.load_studies(teb.DEFAULT_CONFIG, quick=quick)
         assert len({label for label, _, _ in studies}) == len(studies) >= 8
-        budgets = {(c.n_trials, str(c.trainer), str(c.sampler), str(c.pruner), c.seed,
-                    str(c.data)) for _, _, c in studies}
+        budgets = {(c.n_trials, str(c.trainer), c.patience, str(c.sampler), str(c.pruner),
+                    c.seed, str(c.data)) for _, _, c in studies}
         assert len(budgets) == 1, "every study must get the same budget"
         assert seeds == ([2024] if quick else [2024, 2025, 2026])
+        assert studies[0][2].patience == 3
     relu = next(c for label, _, c in studies if label.startswith("ReLU"))
     assert relu.space.fixed["activation"] == "relu"
     tide = next(c for label, _, c in studies if "TiDE" in label)

@@ -10,6 +10,8 @@ YAML layout (every section optional except ``model``)::
             heartbeat_interval: 30, grace_period: null, max_retry: 2}
     data: {dataset: ETTh1, path: null, lookback: 336, horizon: 96}
     trainer: {max_epochs: 3, limit_train_batches: 100}      # the budget of one trial
+    patience: null                  # early stopping on the validation metric (epochs); the
+                                    # trial's value and every refit use the best epoch anyway
     space: {depth: {high: 256}, residual: false}             # see SearchSpace.override
     fixed: {}                       # constructor arguments fixed for every trial
     output_dir: null                # default outputs/tune/<study name>
@@ -29,7 +31,8 @@ import yaml
 from .registry import ModelSpec, model_spec
 from .spaces import SearchSpace
 
-_TOP = {"model", "seed", "study", "data", "trainer", "space", "fixed", "output_dir", "quick"}
+_TOP = {"model", "seed", "study", "data", "trainer", "patience", "space", "fixed", "output_dir",
+        "quick"}
 _STUDY = {"name", "n_trials", "timeout", "storage", "sampler", "pruner", "heartbeat_interval",
           "grace_period", "max_retry"}
 _DATA = {"dataset", "path", "lookback", "horizon", "target", "eval_batch_size"}
@@ -51,6 +54,8 @@ class TuneConfig:
         pruner: ``{"name": "median"|"hyperband"|"none", ...kwargs}``.
         data: data arguments (``dataset``, ``path``, ``lookback``, ``horizon``, ...).
         trainer: Trainer arguments of one trial (its budget).
+        patience: stop a trial after this many epochs without a lower validation metric
+            (``None``: train every epoch of ``trainer``); the best epoch counts either way.
         seed: seed of every trial and of the sampler.
         heartbeat_interval: seconds between heartbeats of a running trial (RDB storages).
         grace_period: seconds without heartbeat after which a trial is failed and retried.
@@ -70,6 +75,7 @@ class TuneConfig:
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
     data: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
+    patience: int | None = None
     seed: int = 2024
     heartbeat_interval: int = 30
     grace_period: int | None = None
@@ -125,7 +131,8 @@ class TuneConfig:
             storage=study.get("storage"),
             sampler={"name": "tpe", **(study.get("sampler") or {})},
             pruner={"name": "median", **(study.get("pruner") or {})},
-            data=data, trainer=dict(raw.get("trainer") or {}), seed=int(raw.get("seed", 2024)),
+            data=data, trainer=dict(raw.get("trainer") or {}), patience=raw.get("patience"),
+            seed=int(raw.get("seed", 2024)),
             heartbeat_interval=study.get("heartbeat_interval", 30),
             grace_period=study.get("grace_period"), max_retry=study.get("max_retry", 2),
             output_dir=str(raw.get("output_dir") or Path("outputs") / "tune" / name))
@@ -147,6 +154,11 @@ class TuneConfig:
                                              and self.timeout > 0):
             raise ValueError(f"timeout must be None or a number of seconds > 0, "
                              f"got {self.timeout!r}")
+        if self.patience is not None and (isinstance(self.patience, bool) or
+                                          not isinstance(self.patience, int) or
+                                          self.patience < 1):
+            raise ValueError(f"patience must be None or an integer >= 1 (epochs), "
+                             f"got {self.patience!r}")
         for name in ("heartbeat_interval", "max_retry"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0 or \

@@ -6,6 +6,10 @@ trains on rows ``[0, train_end)`` and computes its per-epoch ``val_loss`` on the
 the core's: ``historical_forecasts(start=train_end, forecast_horizon=H, stride=1,
 retrain=False)`` on rows ``[0, val_end)`` forecasts every validation window once, and the MSE is
 taken over every window, step and channel. ``evaluate`` does the same for the test rows.
+Both score the weights of the epoch with the lowest ``val_loss`` (kept in memory and restored
+after ``fit``), as the core objective scores its best epoch: a darts model that overfits after
+its first epoch is judged, like a DLN, by its best epoch and not its last. With ``patience`` in
+the config, ``EarlyStopping`` on ``val_loss`` ends the trial early.
 
 The pruning callback goes to a ``pytorch_lightning.Trainer`` passed to ``fit(trainer=...)``,
 never to ``pl_trainer_kwargs`` (darts pickles those into the model and its safe loading then
@@ -48,6 +52,27 @@ def resolve_model_class(target: str) -> type:
         raise ValueError(f"{target} is not a darts TorchForecastingModel (the darts objective "
                          "trains torch models through Lightning)")
     return cls
+
+
+def keep_best_weights(pl: Any, monitor: str) -> Any:
+    """A ``pl.Callback`` that keeps (in memory) the state dict of the lowest ``monitor`` epoch.
+
+    Built per call because the darts objective uses the ``pytorch_lightning`` namespace darts
+    trains with, not ``lightning.pytorch``.
+    """
+
+    class KeepBestWeights(pl.Callback):
+        def __init__(self) -> None:
+            self.best, self.state = float("inf"), None
+
+        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+            value = trainer.callback_metrics.get(monitor)
+            if trainer.sanity_checking or value is None or not float(value) < self.best:
+                return
+            self.best = float(value)
+            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+    return KeepBestWeights()
 
 
 class DartsObjective(Objective):
@@ -104,7 +129,11 @@ class DartsObjective(Objective):
     def run(self, params: dict[str, Any], trial: Any = None, test: bool = False) -> dict:
         """Fit on the training rows; score every validation (and test) window."""
         model = self.cls(**self.model_kwargs(params))
-        callbacks = []
+        keep = keep_best_weights(self.pl, self.monitor)
+        callbacks = [keep]
+        if self.cfg.patience is not None:
+            callbacks.append(self.pl.callbacks.EarlyStopping(
+                self.monitor, patience=self.cfg.patience, mode="min"))
         if trial is not None:
             callbacks.append(self.pruning.PyTorchLightningPruningCallback(trial, self.monitor))
         trainer_kwargs = {"deterministic": True, "num_sanity_val_steps": 0, "max_epochs": 1,
@@ -113,6 +142,8 @@ class DartsObjective(Objective):
         a = self.arrays
         val_rows = self.series[a.train_end - a.lookback:a.val_end]
         model.fit(self.series[:a.train_end], val_series=val_rows, trainer=trainer, verbose=False)
+        if keep.state is not None:  # score the best epoch, not the last
+            model.model.load_state_dict(keep.state)
         out = {"val_mse": self.windows_mse(model, "val"), "epochs": trainer.current_epoch}
         if test:
             out["test_mse"] = self.windows_mse(model, "test")

@@ -36,6 +36,10 @@ def fit_config(cfg: TuneConfig, params: dict[str, Any], out_dir: str | Path) -> 
         "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
         "init_args": {"monitor": "val_mse", "mode": "min", "save_top_k": 1,
                       "filename": "best-{epoch}-{val_mse:.4f}"}}]
+    if cfg.patience is not None:  # the trial stopped early the same way
+        trainer["callbacks"].append({
+            "class_path": "lightning.pytorch.callbacks.EarlyStopping",
+            "init_args": {"monitor": "val_mse", "mode": "min", "patience": cfg.patience}})
     trainer["logger"] = {"class_path": "lightning.pytorch.loggers.CSVLogger",
                          "init_args": {"save_dir": str(out), "name": "logs"}}
     data_section = {k: v for k, v in cfg.data.items() if v is not None}
@@ -73,7 +77,7 @@ def export_best(study: optuna.Study, cfg: TuneConfig, out_dir: str | Path | None
         path = out / "best_params.yaml"
         body = {"model": cfg.model, "class": cfg.spec.target, "val_mse": best.value,
                 "params": {**cfg.space.fixed, **best.params}, "data": cfg.data,
-                "trainer": cfg.trainer, "seed": cfg.seed}
+                "trainer": cfg.trainer, "patience": cfg.patience, "seed": cfg.seed}
     path.write_text(header + yaml.safe_dump(body, sort_keys=False))
     return path
 

@@ -5,7 +5,8 @@ sampled parameters in the order ``LightningCLI`` does, trains with the ``trainer
 returns the best epoch's ``val_mse`` (every validation window). Optuna's
 ``PyTorchLightningPruningCallback`` reports ``val_mse`` after each epoch. The exported
 ``lightning-dln fit`` YAML (:func:`.export.fit_config`) replays the same run and keeps the best
-epoch with ``ModelCheckpoint``, so its validation MSE is the trial's.
+epoch with ``ModelCheckpoint``, so its validation MSE is the trial's. With ``patience`` in the
+config, ``EarlyStopping`` on ``val_mse`` ends a trial (and the exported run) early.
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ class LightningObjective(Objective):
         model, dm = self.build(params)
         best = _BestMetric("val_mse")
         callbacks: list[Any] = [best]
+        if self.cfg.patience is not None:
+            callbacks.append(pl.callbacks.EarlyStopping("val_mse", patience=self.cfg.patience,
+                                                        mode="min"))
         if trial is not None:
             callbacks.append(self.pruning.PyTorchLightningPruningCallback(trial, "val_mse"))
         kwargs = {**self.trainer_kwargs(), **QUIET}

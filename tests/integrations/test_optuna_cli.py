@@ -153,3 +153,50 @@ def test_every_committed_tune_config_validates_in_full_and_quick_form(path):
         cfg = TuneConfig.from_yaml(path, quick=quick)
         assert cfg.n_trials >= 1 and cfg.trainer.get("max_epochs", 1) >= 1
         assert cfg.space.params, f"{path.name}: nothing is searched"
+
+
+def test_darts_objective_scores_its_best_epoch_and_stops_early_with_patience(ltsf_dir,
+                                                                           monkeypatch):
+    pytest.importorskip("darts")
+    from lightning_dln.integrations.optuna import darts_objective
+
+    params = {"lr": 0.03, "batch_size": 32, "shared_weights": True}  # a bumpy validation curve
+
+    def run(max_epochs, patience=None):
+        cfg = TuneConfig.from_dict({"model": "nlinear", "data": small_data(ltsf_dir),
+                                    "patience": patience, "trainer": {
+                                        "max_epochs": max_epochs, "limit_train_batches": 3,
+                                        "accelerator": "cpu"}})
+        return build_objective(cfg).run(params)
+
+    # the reference: the validation MSE after exactly k epochs, without any weight restore
+    pl = darts_objective.require("pytorch_lightning")
+    no_restore = type("NoRestore", (pl.Callback,), {"state": None})
+    with monkeypatch.context() as m:
+        m.setattr(darts_objective, "keep_best_weights", lambda pl, monitor: no_restore())
+        last = [run(k)["val_mse"] for k in (1, 2, 3)]
+    assert min(last) < last[-1], "the case must have a best epoch before the last"
+    assert run(3)["val_mse"] == pytest.approx(min(last), rel=1e-6)
+    stopped = run(10, patience=1)  # epoch 3 is worse than epoch 2: stop there
+    assert stopped["epochs"] == 3 and stopped["val_mse"] == pytest.approx(min(last), rel=1e-6)
+
+
+@pytest.mark.parametrize("patience", [0, -1, 1.5, True, "3"])
+def test_patience_must_be_a_positive_integer(patience):
+    with pytest.raises(ValueError, match="patience must be None or an integer >= 1"):
+        TuneConfig.from_dict({"model": "toy", "patience": patience})
+
+
+def test_dln_objective_stops_early_with_patience_and_exports_the_callback(tmp_path, ltsf_dir):
+    from lightning_dln.integrations.optuna.export import fit_config
+
+    cfg = TuneConfig.from_dict({
+        "model": "dln", "data": small_data(ltsf_dir), "patience": 1,
+        "trainer": {"max_epochs": 30, "limit_train_batches": 2, "accelerator": "cpu"},
+        "space": {"depth": 1, "width": 16, "batch_size": 32}})
+    params = {"lr": 0.3, "scales": "1"}  # too large a step: validation worsens quickly
+    out = build_objective(cfg).run({**cfg.space.fixed, **params})
+    assert out["epochs"] < 30
+    callbacks = fit_config(cfg, params, tmp_path)["trainer"]["callbacks"]
+    assert {"monitor": "val_mse", "mode": "min", "patience": 1} in \
+        [c["init_args"] for c in callbacks if c["class_path"].endswith("EarlyStopping")]
