@@ -55,7 +55,7 @@ def resolve_model_class(target: str) -> type:
 
 
 def keep_best_weights(pl: Any, monitor: str) -> Any:
-    """A ``pl.Callback`` that keeps (in memory) the state dict of the lowest ``monitor`` epoch.
+    """Build a ``pl.Callback`` that keeps (in memory) the state dict of the best epoch.
 
     Built per call because the darts objective uses the ``pytorch_lightning`` namespace darts
     trains with, not ``lightning.pytorch``.
