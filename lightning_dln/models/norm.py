@@ -78,7 +78,14 @@ class InstanceNorm(nn.Module):
         return z, (loc, scale)
 
     def denormalize(self, y: Tensor, stats: tuple[Tensor, Tensor] | None) -> Tensor:
-        """Invert :meth:`normalize` on a forecast ``(B, C, K)``."""
+        """Invert :meth:`normalize` on a forecast ``(B, C, K)``.
+
+        Every one of the ``K = H * Q`` outputs is mapped back like a location (``y * scale +
+        loc``). That is exact for point forecasts and quantiles. For the raw parameters of a
+        likelihood (e.g. a Gaussian's pre-softplus scale) it is a convention, not an identity:
+        darts' ``RINorm.inverse`` does the same, so a darts likelihood sees the same values
+        with our instance norm as with darts' own.
+        """
         if stats is None:
             return y
         loc, scale = stats
