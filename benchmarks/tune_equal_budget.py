@@ -11,10 +11,12 @@ those refits, after tuning.
 Usage (from the repository root)::
 
     python -m benchmarks.tune_equal_budget [--quick] [--only LABEL ...] [--data-path DIR]
+        [--dataset ETTm1] [--horizon 336] [--lookback 336]
 
-Writes ``tuned_equal_budget.{md,csv}`` (``--quick``: ``tuned_equal_budget_quick.*``) to
-``--out`` after every study, so a long run leaves partial results behind; ``--resume`` keeps
-finished studies in the ``--work`` SQLite file instead of starting them afresh.
+Writes ``<dataset>_L<L>_H<H>.{md,csv}`` (``--quick``: ``..._quick.*``) to ``--out`` (default
+``benchmarks/results/tuned``) after every study, so a long run leaves partial results behind;
+``--resume`` keeps finished studies in the ``--work`` SQLite file instead of starting them
+afresh. ``--dataset``/``--horizon``/``--lookback`` replace the YAML's ``data`` values.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import csv
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,10 +45,12 @@ State = optuna.trial.TrialState
 _STUDY_KEYS = {"label", "model", "grid_model", "space", "fixed"}
 
 
-def load_studies(path: str | Path, quick: bool = False,
-                 data_path: str | None = None) -> tuple[list[tuple[str, str | None, TuneConfig]],
-                                                        list[int]]:
+def load_studies(path: str | Path, quick: bool = False, data_path: str | None = None,
+                 **data: Any) -> tuple[list[tuple[str, str | None, TuneConfig]], list[int]]:
     """Read the benchmark YAML: ``[(label, grid_model, TuneConfig)]`` and the refit seeds.
+
+    ``data_path`` and the keyword arguments (``dataset``, ``horizon``, ``lookback``; ``None``
+    keeps the YAML's value) replace entries of the YAML's ``data`` section.
 
     Raises:
         ValueError: a missing file, an unknown key, a duplicate label, or an invalid study
@@ -84,9 +89,13 @@ def load_studies(path: str | Path, quick: bool = False,
         for key in ("space", "fixed"):
             if entry.get(key):
                 conf[key] = copy.deepcopy(entry[key])
-        conf.setdefault("study", {})["name"] = _slug(entry["label"])
-        if data_path:
-            conf.setdefault("data", {})["path"] = data_path
+        edits = {"path": data_path, **data}
+        conf["data"] = {"dataset": "ETTh1", "lookback": 336, "horizon": 96,
+                        **(conf.get("data") or {}),
+                        **{k: v for k, v in edits.items() if v is not None}}
+        d = conf["data"]  # one study per model and task in a shared --work database
+        conf.setdefault("study", {})["name"] = \
+            f"{d['dataset']}_L{d['lookback']}_H{d['horizon']}_{_slug(entry['label'])}"
         studies.append((entry["label"], entry.get("grid_model"),
                         TuneConfig.from_dict(conf, quick=quick)))
     if not studies:
@@ -149,13 +158,13 @@ def write(rows: list[dict], cfg: TuneConfig, args: argparse.Namespace, seeds: li
     """Write the CSV and the markdown table of every finished study (best test MSE in bold)."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "tuned_equal_budget" + ("_quick" if args.quick else "")
+    d = cfg.data
+    stem = f"{d['dataset']}_L{d['lookback']}_H{d['horizon']}" + ("_quick" if args.quick else "")
     with open(out / f"{stem}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    d = cfg.data
-    cmd = "python -m benchmarks.tune_equal_budget" + (" --quick" if args.quick else "")
+    cmd = " ".join(["python -m benchmarks.tune_equal_budget", *args.argv])
     best = min(r["test_mse_mean"] for r in rows)
     lines = [
         f"# Every model tuned with the same Optuna budget: {d['dataset']}, L={d['lookback']}, "
@@ -199,12 +208,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="run only the studies whose label starts with one of these")
     parser.add_argument("--data-path", default=None,
                         help="folder of the LTSF CSVs (default: LIGHTNING_DLN_DATA, ...)")
+    parser.add_argument("--dataset", default=None, help="replaces the YAML's data.dataset")
+    parser.add_argument("--horizon", type=int, default=None, help="replaces data.horizon")
+    parser.add_argument("--lookback", type=int, default=None, help="replaces data.lookback")
     parser.add_argument("--resume", action="store_true", help="keep existing studies")
     parser.add_argument("--work", default="outputs/tune/equal_budget")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", default="benchmarks/results/tuned")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the table's header
     try:
-        studies, seeds = load_studies(args.config, args.quick, args.data_path)
+        studies, seeds = load_studies(args.config, args.quick, args.data_path,
+                                      dataset=args.dataset, horizon=args.horizon,
+                                      lookback=args.lookback)
     except ValueError as err:
         parser.error(str(err))
     if args.only:

@@ -70,16 +70,18 @@ def test_toy_studies_refit_the_best_trial_and_write_the_table(tmp_path):
         assert row["test_mse_mean"] == pytest.approx(row["best_val_mse"])
         assert row["trials"] == 6 and len(row["test_mse_seeds"].split()) == 2
     assert rows[1]["best_params"]["y"] == -2.0  # the fixed value reached the trials
-    table = (tmp_path / "tuned_equal_budget.md").read_text()
+    table = (tmp_path / "ETTh1_L336_H96.md").read_text()
     assert "| toy a | 6 (" in table and "seeds [1, 2]" in table
     assert table.count("**") == 2  # exactly one best row is marked
-    with open(tmp_path / "tuned_equal_budget.csv") as f:
+    with open(tmp_path / "ETTh1_L336_H96.csv") as f:
         assert [r["label"] for r in csv.DictReader(f)] == ["toy a", "toy b"]
     # --quick and --only: the quick preset's trial count and seeds, one study
-    rows = teb.main(["--config", cfg, "--quick", "--only", "toy b", "--work",
+    rows = teb.main(["--config", cfg, "--quick", "--only", "toy b", "--dataset", "ETTm1",
+                     "--horizon", "48", "--work",
                      str(tmp_path / "w"), "--out", str(tmp_path)])
     assert [(r["label"], r["trials"]) for r in rows] == [("toy b", 2)]
-    assert (tmp_path / "tuned_equal_budget_quick.md").is_file()
+    assert "--dataset ETTm1 --horizon 48" in (tmp_path / "ETTm1_L336_H48_quick.md").read_text()
+    assert (tmp_path / "ETTm1_L336_H48_quick.md").is_file()
 
 
 def test_grid_reference_averages_the_matching_ok_rows(tmp_path):
