@@ -120,11 +120,13 @@ def tune_and_refit(label: str, cfg: TuneConfig, seeds: list[int], work: Path,
     trials = study.get_trials(states=(State.COMPLETE, State.PRUNED))
     best = study.best_trial
     params = {**cfg.space.fixed, **best.params}
-    tests, start = [], time.perf_counter()
-    for seed in seeds:  # the seed of the refit only; the study ran with cfg.seed
-        objective.cfg.seed = seed
-        tests.append(objective.evaluate(params)["test_mse"])
-    objective.cfg.seed = cfg.seed
+    tests, start, study_seed = [], time.perf_counter(), cfg.seed
+    try:
+        for seed in seeds:  # the seed of the refit only (objective.cfg is cfg)
+            cfg.seed = seed
+            tests.append(objective.evaluate(params)["test_mse"])
+    finally:
+        cfg.seed = study_seed  # the table reports the study's seed
     row = {"label": label, "model": cfg.model, "trials": len(trials),
            "pruned": sum(t.state == State.PRUNED for t in trials),
            "failed": len(study.get_trials(states=(State.FAIL,))),

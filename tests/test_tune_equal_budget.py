@@ -72,6 +72,7 @@ def test_toy_studies_refit_the_best_trial_and_write_the_table(tmp_path):
     assert rows[1]["best_params"]["y"] == -2.0  # the fixed value reached the trials
     table = (tmp_path / "ETTh1_L336_H96.md").read_text()
     assert "| toy a | 6 (" in table and "seeds [1, 2]" in table
+    assert "study seed 7;" in table  # not the last refit seed
     assert table.count("**") == 2  # exactly one best row is marked
     with open(tmp_path / "ETTh1_L336_H96.csv") as f:
         assert [r["label"] for r in csv.DictReader(f)] == ["toy a", "toy b"]
