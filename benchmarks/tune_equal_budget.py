@@ -135,7 +135,7 @@ def tune_and_refit(label: str, cfg: TuneConfig, seeds: list[int], work: Path,
            "test_mse_mean": statistics.fmean(tests),
            "test_mse_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,
            "test_mse_seeds": " ".join(f"{t:.4f}" for t in tests),
-           "best_params": {k: v for k, v in params.items()}}
+           "best_params": params}
     print(label, {k: v for k, v in row.items() if k != "best_params"}, flush=True)
     return row
 
