@@ -90,14 +90,13 @@ def load_studies(path: str | Path, quick: bool = False, data_path: str | None = 
             if entry.get(key):
                 conf[key] = copy.deepcopy(entry[key])
         edits = {"path": data_path, **data}
-        conf["data"] = {"dataset": "ETTh1", "lookback": 336, "horizon": 96,
-                        **(conf.get("data") or {}),
+        conf["data"] = {**(conf.get("data") or {}),
                         **{k: v for k, v in edits.items() if v is not None}}
-        d = conf["data"]  # one study per model and task in a shared --work database
-        conf.setdefault("study", {})["name"] = \
-            f"{d['dataset']}_L{d['lookback']}_H{d['horizon']}_{_slug(entry['label'])}"
-        studies.append((entry["label"], entry.get("grid_model"),
-                        TuneConfig.from_dict(conf, quick=quick)))
+        cfg = TuneConfig.from_dict(conf, quick=quick)  # fills in the default dataset/L/H
+        d = cfg.data  # one study per model and task in a shared --work database
+        cfg.study_name = f"{d['dataset']}_L{d['lookback']}_H{d['horizon']}_" \
+                         f"{_slug(entry['label'])}"
+        studies.append((entry["label"], entry.get("grid_model"), cfg))
     if not studies:
         raise ValueError(f"{path}: no studies")
     return studies, seeds
