@@ -13,7 +13,7 @@ H = 96. Three :class:`~lightning_dln.module.DLNForecaster` s, each stepped by it
 Targets (issue 4): flow <= 3x linear and explicit >= 20x flow. Data are random tensors of the
 ETTh1 shapes (the cost does not depend on the values).
 
-Usage: ``python benchmarks/flow_speed.py [--quick] [--device cpu|cuda] [--depth 1000]``.
+Usage: ``python -m benchmarks.flow_speed [--quick] [--device cpu|cuda] [--depth 1000]``.
 Writes ``flow_speed[_cuda].csv`` and ``flow_speed[_cuda].md`` to ``--out`` (default
 ``benchmarks/results``).
 """
@@ -24,11 +24,11 @@ import argparse
 import csv
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import wall_times
 from lightning_dln.module import DLNForecaster
 
 B, L, H, C = 256, 336, 96, 7
@@ -44,22 +44,6 @@ def step_fn(model: DLNForecaster, x: torch.Tensor, y: torch.Tensor):
         opt.step()
 
     return step
-
-
-def median_time(fn, repeats: int, device: str, warmup: int = 1) -> list[float]:
-    """Wall times (s) of ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:
@@ -85,7 +69,7 @@ def main() -> None:
     rows = []
     for name, kw in setups.items():
         model = DLNForecaster(L, H, C, **kw).to(dev)
-        times = median_time(step_fn(model, x, y), reps_explicit if name == "explicit" else reps,
+        times = wall_times(step_fn(model, x, y), reps_explicit if name == "explicit" else reps,
                             dev)
         rows.append({"step": name, "depth": 1 if name == "linear" else n,
                      "median_ms": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),

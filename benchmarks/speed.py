@@ -7,7 +7,7 @@
    peak memory of the step (peak resident-set growth over the steps, in a fresh spawned process
    on CPU; ``max_memory_allocated`` on CUDA).
 
-Usage: ``python benchmarks/speed.py [--quick] [--device cpu|cuda] [--out benchmarks/results]``.
+Usage: ``python -m benchmarks.speed [--quick] [--device cpu|cuda] [--out benchmarks/results]``.
 Writes ``speed_inference.csv``, ``speed_training.csv`` and ``speed.md`` to ``--out``.
 """
 
@@ -19,11 +19,11 @@ import multiprocessing as mp
 import platform
 import resource
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.timing import wall_times
 from lightning_dln.models import DeepLinearTimeSeries
 
 B, L, H, C = 256, 336, 96, 7
@@ -33,17 +33,7 @@ DENSE = {"factor": "dense"}
 
 def timed(fn, repeats: int, device: str) -> float:
     """Median wall time of ``fn()`` over ``repeats`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(wall_times(fn, repeats, device))
 
 
 def inference_row(depth: int, repeats: int, device: str) -> dict:
@@ -179,7 +169,7 @@ def main() -> None:
     machine = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
                f"torch {torch.__version__}, device {args.device}")
     text = (f"# Speed and memory (batch {B}, L={L}, H={H}, C={C}; {machine})\n\n"
-            f"Command: `python benchmarks/speed.py{' --quick' if args.quick else ''}"
+            f"Command: `python -m benchmarks.speed{' --quick' if args.quick else ''}"
             f"{' --device cuda' if args.device == 'cuda' else ''}` (medians of repeats).\n\n"
             "## Inference: explicit deep forward vs collapsed map\n\n"
             + table(inference, {"explicit_ms": ".2f", "collapsed_ms": ".3f", "speedup": ".0f",

@@ -36,12 +36,12 @@ import optuna
 import torch
 import yaml
 
-from lightning_dln.integrations.optuna import TuneConfig, build_objective, run_study
+from benchmarks.study_run import timed_study
+from lightning_dln.integrations.optuna import TuneConfig
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "tune_equal_budget.yaml"
 GRID_RUNS = HERE / "results" / "harness" / "full" / "runs.csv"
-State = optuna.trial.TrialState
 _STUDY_KEYS = {"label", "model", "grid_model", "space", "fixed"}
 
 
@@ -107,17 +107,8 @@ def tune_and_refit(label: str, cfg: TuneConfig, seeds: list[int], work: Path,
     """Run one study, then refit its best parameters with each seed; return the result row."""
     cfg.storage = f"sqlite:///{work / 'studies.db'}"
     cfg.output_dir = str(work / cfg.study_name)
-    if not resume:
-        try:
-            optuna.delete_study(study_name=cfg.study_name, storage=cfg.storage)
-        except KeyError:
-            pass
-    objective = build_objective(cfg)
-    start = time.perf_counter()
-    study = run_study(cfg, objective)
-    tune_s = time.perf_counter() - start
-    trials = study.get_trials(states=(State.COMPLETE, State.PRUNED))
-    best = study.best_trial
+    run = timed_study(cfg, resume)
+    best, objective = run.study.best_trial, run.objective
     params = {**cfg.space.fixed, **best.params}
     tests, start, study_seed = [], time.perf_counter(), cfg.seed
     try:
@@ -126,10 +117,9 @@ def tune_and_refit(label: str, cfg: TuneConfig, seeds: list[int], work: Path,
             tests.append(objective.evaluate(params)["test_mse"])
     finally:
         cfg.seed = study_seed  # the table reports the study's seed
-    row = {"label": label, "model": cfg.model, "trials": len(trials),
-           "pruned": sum(t.state == State.PRUNED for t in trials),
-           "failed": len(study.get_trials(states=(State.FAIL,))),
-           "tune_s": round(tune_s, 1), "refit_s": round(time.perf_counter() - start, 1),
+    row = {"label": label, "model": cfg.model, "trials": len(run.trials),
+           "pruned": run.pruned, "failed": run.failed,
+           "tune_s": round(run.seconds, 1), "refit_s": round(time.perf_counter() - start, 1),
            "best_trial": best.number, "best_val_mse": best.value,
            "test_mse_mean": statistics.fmean(tests),
            "test_mse_std": statistics.stdev(tests) if len(tests) > 1 else 0.0,

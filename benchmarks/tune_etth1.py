@@ -9,7 +9,7 @@ Each study starts fresh (``--resume`` keeps an existing one) in an SQLite file u
 ``--work``. The test split is read once per study, after tuning: the best trial's parameters
 are refit (same seed, same budget; best epoch kept for the DLN) and scored on every test window.
 
-Usage: ``python benchmarks/tune_etth1.py [--quick] [--n-trials N] [--skip-pruning]``.
+Usage: ``python -m benchmarks.tune_etth1 [--quick] [--n-trials N] [--skip-pruning]``.
 Writes ``tuning.md`` / ``tuning.csv`` (``--quick``: ``tuning_quick.*``) to ``--out``.
 """
 
@@ -19,15 +19,13 @@ import argparse
 import csv
 import os
 import platform
-import time
 from pathlib import Path
 
 import optuna
 import torch
 
-from lightning_dln.integrations.optuna import TuneConfig, build_objective, export_best, run_study
-
-State = optuna.trial.TrialState
+from benchmarks.study_run import State, timed_study
+from lightning_dln.integrations.optuna import TuneConfig, export_best
 
 
 def study_row(label: str, config: str, args: argparse.Namespace, pruner: str | None = None,
@@ -40,23 +38,13 @@ def study_row(label: str, config: str, args: argparse.Namespace, pruner: str | N
     cfg.output_dir = str(Path(args.work) / name)
     if pruner:
         cfg.pruner = {"name": pruner}
-    if not args.resume:
-        try:
-            optuna.delete_study(study_name=name, storage=url)
-        except KeyError:
-            pass
-    objective = build_objective(cfg)
-    start = time.perf_counter()
-    study = run_study(cfg, objective)
-    wall = time.perf_counter() - start
-    trials = study.get_trials(states=(State.COMPLETE, State.PRUNED))
-    best = study.best_trial
+    run = timed_study(cfg, args.resume)
+    study, objective, best, trials = run.study, run.objective, run.study.best_trial, run.trials
     row = {"study": label, "model": cfg.model, "trials": len(trials),
            "complete": sum(t.state == State.COMPLETE for t in trials),
-           "pruned": sum(t.state == State.PRUNED for t in trials),
-           "failed": len(study.get_trials(states=(State.FAIL,))),
+           "pruned": run.pruned, "failed": run.failed,
            "epochs_trained": sum(len(t.intermediate_values) for t in trials),
-           "wall_s": wall, "best_trial": best.number, "best_val_mse": best.value,
+           "wall_s": run.seconds, "best_trial": best.number, "best_val_mse": best.value,
            "best_params": best.params, "config": export_best(study, cfg)}
     print({k: v for k, v in row.items() if k != "best_params"}, flush=True)
     if evaluate:
@@ -99,7 +87,7 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
                                                      if k in keys else 99))
         writer.writeheader()
         writer.writerows(rows)
-    cmd = "python benchmarks/tune_etth1.py" + (" --quick" if args.quick else "") + \
+    cmd = "python -m benchmarks.tune_etth1" + (" --quick" if args.quick else "") + \
         (f" --n-trials {args.n_trials}" if args.n_trials else "")
     lines = [
         "# Optuna on ETTh1 (L=336, H=96): DLN vs darts NLinearModel, and pruning",
