@@ -72,6 +72,18 @@ class Budget:
         text += f" ltb{self.limit_train_batches}" if self.limit_train_batches else ""
         return text + (f" lvb{self.limit_val_batches}" if self.limit_val_batches else "")
 
+    def trainer_kwargs(self, callbacks: list[Any]) -> dict[str, Any]:
+        """Lightning ``Trainer`` arguments every adapter shares: batch limits, one CPU/GPU
+        device, no logger or bars, ``callbacks`` then :data:`EXTRA_CALLBACKS` (read at call
+        time, so the speed table's timer is picked up). ``max_epochs`` is not among them: darts
+        takes it as ``n_epochs``.
+        """
+        return dict(accelerator=self.accelerator, devices=1, logger=False,
+                    enable_progress_bar=False, enable_model_summary=False,
+                    limit_train_batches=self.limit_train_batches,
+                    limit_val_batches=self.limit_val_batches,
+                    callbacks=[*callbacks, *EXTRA_CALLBACKS])
+
 
 @dataclass
 class Fitted:

@@ -26,7 +26,7 @@ import pytorch_lightning as pl
 import torch
 from darts import TimeSeries
 
-from benchmarks.harness.models import EXTRA_CALLBACKS, Budget, Fitted
+from benchmarks.harness.models import Budget, Fitted
 from benchmarks.harness.task import Task
 
 for _name in ("darts", "pytorch_lightning", "lightning.pytorch"):
@@ -66,12 +66,8 @@ def build(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir:
         kwargs.setdefault("training_length", task.lookback + task.horizon)
     else:
         kwargs["output_chunk_length"] = task.horizon
-    trainer_kwargs = dict(
-        accelerator=budget.accelerator, devices=1, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_train_batches=budget.limit_train_batches,
-        limit_val_batches=budget.limit_val_batches,
-        callbacks=[pl.callbacks.EarlyStopping("val_loss", patience=budget.patience),
-                   *(callbacks or []), *EXTRA_CALLBACKS])
+    trainer_kwargs = budget.trainer_kwargs(
+        [pl.callbacks.EarlyStopping("val_loss", patience=budget.patience), *(callbacks or [])])
     sched = spec.get("lr_scheduler")
     if sched is not None:  # e.g. {cls: ExponentialLR, kwargs: {gamma: 0.5}}: stepped per epoch
         kwargs["lr_scheduler_cls"] = getattr(torch.optim.lr_scheduler, sched["cls"])

@@ -15,7 +15,7 @@ import lightning.pytorch as lpl
 import numpy as np
 import torch
 
-from benchmarks.harness.models import EXTRA_CALLBACKS, Budget, Fitted
+from benchmarks.harness.models import Budget, Fitted
 from benchmarks.harness.task import Task
 from lightning_dln.module import DLNForecaster
 
@@ -30,11 +30,7 @@ def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: s
                                          save_top_k=1, save_weights_only=True)
     stop = lpl.callbacks.EarlyStopping(monitor="val_mse", mode="min", patience=budget.patience)
     trainer = lpl.Trainer(
-        max_epochs=budget.max_epochs, limit_train_batches=budget.limit_train_batches,
-        limit_val_batches=budget.limit_val_batches,
-        accelerator=budget.accelerator, devices=1, logger=False,
-        callbacks=[ckpt, stop, *EXTRA_CALLBACKS],
-        enable_progress_bar=False, enable_model_summary=False, deterministic=True,
+        max_epochs=budget.max_epochs, **budget.trainer_kwargs([ckpt, stop]), deterministic=True,
         gradient_clip_val=spec.get("gradient_clip_val"), num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
     if ckpt.best_model_path:

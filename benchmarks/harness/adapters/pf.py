@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.harness.models import EXTRA_CALLBACKS, Budget, Fitted
+from benchmarks.harness.models import Budget, Fitted
 from benchmarks.harness.task import Task
 
 logging.getLogger("pytorch_forecasting").setLevel(logging.ERROR)
@@ -71,12 +71,8 @@ def fit(spec: dict[str, Any], task: Task, seed: int, budget: Budget, work_dir: s
                                          save_top_k=1)
     stop = lpl.callbacks.EarlyStopping(monitor="val_loss", mode="min", patience=budget.patience)
     trainer = lpl.Trainer(
-        max_epochs=budget.max_epochs, limit_train_batches=budget.limit_train_batches,
-        limit_val_batches=budget.limit_val_batches,
-        accelerator=budget.accelerator, devices=1, logger=False,
-        callbacks=[ckpt, stop, *EXTRA_CALLBACKS],
-        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=0.1,
-        num_sanity_val_steps=0)
+        max_epochs=budget.max_epochs, **budget.trainer_kwargs([ckpt, stop]),
+        gradient_clip_val=0.1, num_sanity_val_steps=0)
     trainer.fit(model, train_dataloaders=train_ds.to_dataloader(
                     train=True, batch_size=budget.batch_size, num_workers=0),
                 val_dataloaders=val_ds.to_dataloader(
