@@ -40,17 +40,19 @@ def balanced_from_target(
 
     The construction ``W_j = Q_j S^{1/N} Q_{j-1}^T`` (``Q_0 = V``, ``Q_N = U``) lives in one
     place, :func:`lightning_dln.theory.balanced_factors`; this is the stack's entry point: it
-    takes the layer widths ``dims``, insists that depth never limits the rank (hidden widths
-    ``>= min(m, n)``) and returns float64 matrices. Every imbalance
-    ``W_{j+1}^T W_{j+1} - W_j W_j^T`` is zero and the product is ``target`` (to round-off).
+    takes the layer widths ``dims``, insists that every hidden width holds the rank of
+    ``target`` (a narrower layer could not carry it, so the product would not be ``target``)
+    and returns float64 matrices. Every imbalance ``W_{j+1}^T W_{j+1} - W_j W_j^T`` is zero and
+    the product is ``target`` (to round-off).
 
     Args:
         target: ``(G, m, n)`` end-to-end matrices.
-        dims: ``[n, d_1, ..., d_{N-1}, m]``; hidden widths must be ``>= min(m, n)``.
+        dims: ``[n, d_1, ..., d_{N-1}, m]``; hidden widths must be ``>= rank(target)``.
         identity_basis: use identity embeddings instead of the SVD bases and random ``Q_j``
             (for diagonal factors): the factors are rectangular diagonals
             ``diag(max(t_ii, 0)^{1/N})`` built from the diagonal ``t_ii`` of ``target``, exact
-            for a non-negative diagonal target.
+            for a non-negative diagonal target whose nonzero entries come first (the first
+            ``min(dims)`` of them at most).
 
     """
     groups, m, n = target.shape
@@ -59,17 +61,21 @@ def balanced_from_target(
     depth = len(dims) - 1
     if depth == 1:
         return [target.double().clone()]
-    r = min(m, n)
-    if min(dims[1:-1]) < r:
-        raise ValueError(
-            f"balanced init needs hidden widths >= min(out, in) = {r}, got widths {dims[1:-1]}"
-        )
-    if not identity_basis:
-        return balanced_factors(target.double(), depth, widths=list(dims[1:-1]))
-    s = torch.diagonal(target.double()[:, :r, :r], dim1=-2, dim2=-1)  # (G, r)
-    root = s.clamp_min(0.0).pow(1.0 / depth).unsqueeze(-2)  # (G, 1, r)
-    return [torch.eye(dims[j + 1], r, dtype=torch.float64) * root
-            @ torch.eye(dims[j], r, dtype=torch.float64).T for j in range(depth)]
+    r, narrowest = min(m, n), min(dims[1:-1])
+    if identity_basis:
+        s = torch.diagonal(target.double()[:, :r, :r], dim1=-2, dim2=-1)  # (G, r)
+        if narrowest < r and bool((s[:, narrowest:] != 0).any()):
+            raise ValueError(f"balanced init needs hidden widths >= the number of nonzero "
+                             f"diagonal entries of target, got widths {dims[1:-1]}")
+        root = s.clamp_min(0.0).pow(1.0 / depth).unsqueeze(-2)  # (G, 1, r)
+        return [torch.eye(dims[j + 1], r, dtype=torch.float64) * root
+                @ torch.eye(dims[j], r, dtype=torch.float64).T for j in range(depth)]
+    if narrowest < r:
+        rank = int(torch.linalg.matrix_rank(target.double()).max())
+        if narrowest < rank:
+            raise ValueError(f"balanced init needs hidden widths >= rank(target) = {rank}, "
+                             f"got widths {dims[1:-1]}")
+    return balanced_factors(target.double(), depth, widths=list(dims[1:-1]))
 
 
 def init_matrices(
@@ -84,7 +90,9 @@ def init_matrices(
 
     Args:
         init: ``balanced`` (exactly balanced, end-to-end ``target`` or ``scale`` times a
-            semi-orthogonal matrix, so every singular value equals ``scale``), ``orthogonal``
+            semi-orthogonal matrix, so every singular value equals ``scale``; with a hidden
+            width below ``min(in, out)`` that matrix keeps only as many orthonormal directions
+            as the narrowest width, the rank the stack can carry), ``orthogonal``
             (each factor ``scale^{1/N}`` times a random semi-orthogonal matrix),
             ``identity_residual`` (square hidden factors exactly the identity; the rectangular
             input/output factors semi-orthogonal sharing ``scale``), ``small`` (i.i.d. Gaussian
@@ -101,6 +109,15 @@ def init_matrices(
     if init == "balanced":
         if target is None:
             target = scale * semi_orthogonal(groups, dims[-1], dims[0], identity_basis)
+            rank = min(dims)
+            if rank < min(dims[0], dims[-1]):
+                # A hidden layer narrower than both ends caps the product's rank at its width:
+                # keep ``rank`` orthonormal columns (or rows), so every nonzero singular value
+                # of the end-to-end map is still ``scale`` and the factors stay exactly balanced.
+                if dims[-1] >= dims[0]:
+                    target[..., :, rank:] = 0.0
+                else:
+                    target[..., rank:, :] = 0.0
         return balanced_from_target(target, dims, identity_basis)
     if init == "orthogonal":
         root = scale ** (1.0 / depth)

@@ -128,6 +128,36 @@ def test_balanced_init_from_target_matrix():
     assert rel(w[0], target.double()) < 1e-5
 
 
+@pytest.mark.parametrize(("n_in", "n_out"), [(12, 8), (8, 12)])
+def test_balanced_init_through_a_bottleneck_keeps_rank_width_at_scale(n_in, n_out):
+    """A hidden width below min(in, out) caps the product's rank; balanced init keeps that rank.
+
+    Reference: the SVD of the collapsed map (exactly ``width`` singular values equal to
+    ``init_scale``, the rest zero) and the imbalances ``W_{j+1}^T W_{j+1} - W_j W_j^T``, to
+    the float32 round-off of the stored factors.
+    """
+    torch.manual_seed(3)
+    stack = DeepLinear(n_in, n_out, depth=4, width=3, init="balanced", init_scale=0.5,
+                       groups=2).double()
+    w, _ = stack.end_to_end(torch.float64)
+    s = torch.linalg.svdvals(w)
+    assert torch.allclose(s[:, :3], torch.full((2, 3), 0.5, dtype=torch.float64), atol=1e-6)
+    assert s[:, 3:].abs().max() < 1e-6
+    mats = [m.double() for m in stack.matrices()]
+    for lower, upper in zip(mats[:-1], mats[1:], strict=True):
+        gap = upper.transpose(-1, -2) @ upper - lower @ lower.transpose(-1, -2)
+        assert gap.abs().max() < 1e-6
+
+
+def test_balanced_diagonal_init_through_a_bottleneck_is_balanced():
+    torch.manual_seed(0)
+    stack = DeepLinear(9, 6, depth=3, width=2, factor="diagonal", init="balanced",
+                       init_scale=0.8).double()
+    w, _ = stack.end_to_end(torch.float64)
+    assert torch.allclose(torch.linalg.svdvals(w[0]), torch.tensor(
+        [0.8, 0.8, 0, 0, 0, 0], dtype=torch.float64), atol=1e-6)
+
+
 def test_activation_control_does_not_collapse():
     stack = DeepLinear(6, 3, depth=3, activation="relu")
     assert stack(torch.randn(2, 6)).shape == (2, 3)
@@ -141,7 +171,7 @@ def test_activation_control_does_not_collapse():
     ({"activation": "swish"}, "activation"), ({"init_scale": -1.0}, "init_scale"),
     ({"init_scale": float("nan")}, "init_scale"), ({"factor": "lowrank"}, "rank"),
     ({"in_features": 0}, "in_features"), ({"groups": 0}, "groups"),
-    ({"depth": 3, "width": 2}, "hidden widths"),
+    ({"depth": 3, "width": 2, "target": torch.ones(4, 6) + torch.eye(4, 6)}, "hidden widths"),
 ])
 def test_bad_arguments_raise_value_error(kwargs, match):
     args = {"in_features": 6, "out_features": 4, **kwargs}
