@@ -6,6 +6,8 @@ scaled data (the core's ``val_mse``); the test split is never read during tuning
 
 - ``lightning`` (:mod:`.lightning_objective`): the core ``DLNForecaster`` + ``LTSFDataModule``.
 - ``darts`` (:mod:`.darts_objective`): any darts torch forecasting model.
+- ``pf`` (:mod:`.pf_objective`): a pytorch-forecasting model (NHiTS, DeepAR) through its own
+  ``TimeSeriesDataSet``.
 - ``linear`` (:mod:`.linear_objective`): closed-form ridge regression on instance-normalised
   windows, shared across channels (no epochs, nothing to prune).
 - ``toy`` (:class:`ToyObjective`): ``(x - 1)^2 + (y + 2)^2`` reported over ``steps`` steps of
@@ -71,7 +73,7 @@ def build_objective(cfg: TuneConfig) -> Objective:
 
     Raises:
         ValueError: the data or the model class cannot be found.
-        ImportError: the model's library (darts) is missing.
+        ImportError: the model's library (darts, pytorch-forecasting) is missing.
 
     """
     kind = cfg.spec.kind
@@ -85,6 +87,10 @@ def build_objective(cfg: TuneConfig) -> Objective:
         from .lightning_objective import LightningObjective
 
         return LightningObjective(cfg)
+    if kind == "pf":
+        from .pf_objective import PFObjective
+
+        return PFObjective(cfg)
     from .darts_objective import DartsObjective
 
     return DartsObjective(cfg)

@@ -1,11 +1,13 @@
-"""The tunable models: name -> :class:`ModelSpec` (objective kind, darts class, default space).
+"""The tunable models: name -> :class:`ModelSpec` (objective kind, model class, default space).
 
 ``dln`` is the core Lightning path (:class:`~lightning_dln.module.DLNForecaster` on
 :class:`~lightning_dln.data.LTSFDataModule`); ``nlinear`` ... ``transformer`` and ``deeplinear``
-are darts torch models; ``linear`` is a closed-form ridge regression on instance-normalised
-windows; ``toy`` is an analytic function for smoke tests of storages and workers. Any other darts
-torch model is reachable as ``darts:<ClassName>`` (e.g. ``darts:TCNModel``) with a default space
-of ``lr`` and ``batch_size`` that the YAML's ``space`` section extends.
+are darts torch models; ``pf_nhits`` and ``pf_deepar`` are pytorch-forecasting models trained
+through their own ``TimeSeriesDataSet`` (:mod:`.pf_objective`); ``linear`` is a closed-form
+ridge regression on instance-normalised windows; ``toy`` is an analytic function for smoke
+tests of storages and workers. Any other darts torch model is reachable as
+``darts:<ClassName>`` (e.g. ``darts:TCNModel``) with a default space of ``lr`` and
+``batch_size`` that the YAML's ``space`` section extends.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from .spaces import Param, SearchSpace
 
-OBJECTIVE_KINDS = ("lightning", "darts", "linear", "toy")
+OBJECTIVE_KINDS = ("lightning", "darts", "pf", "linear", "toy")
 
 
 def _lr(low: float = 1e-5, high: float = 1e-2) -> Param:
@@ -72,9 +74,9 @@ class ModelSpec:
 
     Attributes:
         name: registry name.
-        kind: objective kind: ``lightning``, ``darts``, ``linear`` or ``toy``.
+        kind: objective kind: ``lightning``, ``darts``, ``pf``, ``linear`` or ``toy``.
         space: the default search space (a fresh one per call).
-        target: darts class as ``module:Class`` (darts models only).
+        target: darts or p-f class as ``module:Class`` (darts and p-f models only).
         windows: darts constructor arguments of the window sizes ``(L, H)``.
         fixed: constructor arguments fixed for every trial (e.g. RNNModel's ``model="LSTM"``).
 
@@ -89,6 +91,7 @@ class ModelSpec:
 
 
 _D = "darts.models"
+_PF = "pytorch_forecasting"
 MODELS: dict[str, ModelSpec] = {
     "dln": ModelSpec("dln", "lightning", dln_space),
     "linear": ModelSpec("linear", "linear", lambda: SearchSpace({
@@ -133,6 +136,14 @@ MODELS: dict[str, ModelSpec] = {
         f"{_D}:TransformerModel"),
     "deeplinear": ModelSpec("deeplinear", "darts", dln_space,
                             "lightning_dln.integrations.darts:DeepLinearModel"),
+    "pf_nhits": ModelSpec("pf_nhits", "pf", _space(
+        hidden_size=Param("categorical", choices=(128, 256, 512)), n_layers=Param("int", 1, 3),
+        dropout=_dropout(), weight_decay=Param("float", 1e-8, 1e-2, log=True)),
+        f"{_PF}:NHiTS"),
+    "pf_deepar": ModelSpec("pf_deepar", "pf", _space(
+        hidden_size=Param("categorical", choices=(16, 32, 64, 128)),
+        rnn_layers=Param("int", 1, 3), dropout=Param("float", 0.0, 0.3)),
+        f"{_PF}:DeepAR", fixed=(("n_samples", 20),)),
 }
 """Built-in models. ``deeplinear`` needs the darts adapter (checked when it is used)."""
 

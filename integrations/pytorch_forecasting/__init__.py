@@ -21,6 +21,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from ._data import synthetic_panel
+from ._ltsf import long_frame
 from ._model import (
     DATASET_ARGUMENTS,
     HOST_ARGUMENTS,
@@ -28,5 +29,5 @@ from ._model import (
 )
 from ._pkg import DeepLinear_pkg
 
-__all__ = ["DATASET_ARGUMENTS", "HOST_ARGUMENTS", "DeepLinear", "DeepLinear_pkg",
+__all__ = ["DATASET_ARGUMENTS", "HOST_ARGUMENTS", "DeepLinear", "DeepLinear_pkg", "long_frame",
            "synthetic_panel"]

@@ -27,16 +27,9 @@ import torch
 
 from benchmarks.harness.models import Budget, Fitted
 from benchmarks.harness.task import Task
+from lightning_dln.integrations.pytorch_forecasting import long_frame
 
 logging.getLogger("pytorch_forecasting").setLevel(logging.ERROR)
-
-
-def long_frame(values: np.ndarray, prefix: str = "") -> pd.DataFrame:
-    """Rows ``(T, C)`` -> long format: ``group`` (channel), ``time_idx``, ``value``."""
-    t, c = values.shape
-    return pd.DataFrame({"group": np.repeat([f"{prefix}{j}" for j in range(c)], t),
-                         "time_idx": np.tile(np.arange(t), c),
-                         "value": values.T.reshape(-1).astype(np.float32)})
 
 
 def window_frame(x: np.ndarray, horizon: int) -> pd.DataFrame:
