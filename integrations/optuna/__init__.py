@@ -1,4 +1,4 @@
-"""Optuna integration: hyperparameter search for deep linear networks and their baselines (darts, p-f).
+"""Optuna integration: hyperparameter search for deep linear networks and their baselines.
 
 ``lightning-dln tune --config configs/tune/etth1_dln.yaml`` runs a study (see :mod:`.cli`). The
 Python API::
