@@ -145,24 +145,75 @@ def grid_reference(grid_model: str | None, cfg: TuneConfig,
     return statistics.fmean(mses), (statistics.stdev(mses) if len(mses) > 1 else 0.0), len(mses)
 
 
+_INTS = ("trials", "pruned", "failed", "best_trial", "grid_n")
+_FLOATS = ("tune_s", "refit_s", "best_val_mse", "test_mse_mean", "test_mse_std", "grid_mean",
+           "grid_std")
+
+
+def result_stem(cfg: TuneConfig, quick: bool) -> str:
+    """File name stem of a task's results, e.g. ``ETTh1_L336_H96``."""
+    d = cfg.data
+    return f"{d['dataset']}_L{d['lookback']}_H{d['horizon']}" + ("_quick" if quick else "")
+
+
+def read_rows(csv_path: Path) -> list[dict]:
+    """Rows of an earlier run's CSV, typed as ``tune_and_refit`` returns them (none: ``[]``).
+
+    Rows written before the CSV had a ``command`` column take the ``Command:`` of the markdown
+    table next to it.
+    """
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    md = csv_path.with_suffix(".md")
+    fallback = ""
+    if md.is_file():
+        for line in md.read_text().splitlines():
+            if line.startswith("Command: `"):
+                fallback = line.split("`")[1]
+    for r in rows:
+        for key in _INTS:
+            r[key] = int(r[key]) if r.get(key) not in (None, "") else 0
+        for key in _FLOATS:
+            r[key] = float(r[key]) if r.get(key) not in (None, "") else None
+        r["grid_model"] = r.get("grid_model") or None
+        r["command"] = r.get("command") or fallback
+    return rows
+
+
+def merge_rows(previous: list[dict], new: list[dict], order: list[str]) -> list[dict]:
+    """Earlier rows with this run's rows replacing those of the same label, in YAML order.
+
+    Rows of labels no longer in the YAML are kept, last, rather than lost.
+    """
+    by_label = {r["label"]: r for r in previous}
+    by_label.update({r["label"]: r for r in new})
+    rank = {label: i for i, label in enumerate(order)}
+    return sorted(by_label.values(), key=lambda r: rank.get(r["label"], len(rank)))
+
+
 def write(rows: list[dict], cfg: TuneConfig, args: argparse.Namespace, seeds: list[int]) -> None:
     """Write the CSV and the markdown table of every finished study (best test MSE in bold)."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     d = cfg.data
-    stem = f"{d['dataset']}_L{d['lookback']}_H{d['horizon']}" + ("_quick" if args.quick else "")
+    stem = result_stem(cfg, args.quick)
+    fields = list(dict.fromkeys(k for r in rows for k in r))
     with open(out / f"{stem}.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    cmd = " ".join(["python -m benchmarks.tune_equal_budget", *args.argv])
+    commands = list(dict.fromkeys(r["command"] for r in rows))
+    cmd = "`; `".join(commands)
     best = min(r["test_mse_mean"] for r in rows)
     lines = [
         f"# Every model tuned with the same Optuna budget: {d['dataset']}, L={d['lookback']}, "
         f"H={d['horizon']}",
         "",
-        f"Command: `{cmd}`; {platform.node()}, {os.cpu_count()} CPU cores, load average "
-        f"{os.getloadavg()[0]:.1f} at the end, torch {torch.__version__}, optuna "
+        f"Command{'s (a later run with `--only` replaced its rows)' if len(commands) > 1 else ''}"
+        f": `{cmd}`; {platform.node()}, {os.cpu_count()} CPU cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end of the last run, torch {torch.__version__}, optuna "
         f"{optuna.__version__}. Per study: {cfg.n_trials} trials, sampler {cfg.sampler}, "
         f"pruner {cfg.pruner}, study seed {cfg.seed}; per trial and per refit the Trainer "
         f"budget {cfg.trainer}, early-stopping patience {cfg.patience}, the best validation "
@@ -213,6 +264,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                       lookback=args.lookback)
     except ValueError as err:
         parser.error(str(err))
+    order = [label for label, _, _ in studies]
     if args.only:
         studies = [s for s in studies if any(s[0].startswith(p) for p in args.only)]
         if not studies:
@@ -220,13 +272,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    # Studies not run now keep their rows from an earlier run of the same task.
+    previous = read_rows(Path(args.out) / f"{result_stem(studies[0][2], args.quick)}.csv")
+    command = " ".join(["python -m benchmarks.tune_equal_budget", *args.argv])
     rows: list[dict] = []
     for label, grid_model, cfg in studies:
         row = tune_and_refit(label, cfg, seeds, work, args.resume)
         row["grid_model"] = grid_model
         row["grid_mean"], row["grid_std"], row["grid_n"] = grid_reference(grid_model, cfg)
+        row["command"] = command
         rows.append(row)
-        write(rows, cfg, args, seeds)  # after each study: partial results survive a stop
+        # after each study: partial results survive a stop
+        write(merge_rows(previous, rows, order), cfg, args, seeds)
     return rows
 
 

@@ -76,6 +76,17 @@ def test_toy_studies_refit_the_best_trial_and_write_the_table(tmp_path):
     assert table.count("**") == 2  # exactly one best row is marked
     with open(tmp_path / "ETTh1_L336_H96.csv") as f:
         assert [r["label"] for r in csv.DictReader(f)] == ["toy a", "toy b"]
+    # --only on the same task: that study's row is replaced, the other kept (and typed back)
+    first = {r["label"]: r for r in rows}
+    rerun = teb.main(["--config", cfg, "--only", "toy a", "--work", str(tmp_path / "w2"),
+                      "--out", str(tmp_path)])
+    with open(tmp_path / "ETTh1_L336_H96.csv") as f:
+        kept = list(csv.DictReader(f))
+    assert [r["label"] for r in kept] == ["toy a", "toy b"]  # YAML order, nothing lost
+    assert float(kept[1]["test_mse_mean"]) == pytest.approx(first["toy b"]["test_mse_mean"])
+    assert float(kept[0]["test_mse_mean"]) == pytest.approx(rerun[0]["test_mse_mean"])
+    table = (tmp_path / "ETTh1_L336_H96.md").read_text()
+    assert "--only toy a" in table and table.count("**") == 2
     # --quick and --only: the quick preset's trial count and seeds, one study
     rows = teb.main(["--config", cfg, "--quick", "--only", "toy b", "--dataset", "ETTm1",
                      "--horizon", "48", "--work",
@@ -83,6 +94,23 @@ def test_toy_studies_refit_the_best_trial_and_write_the_table(tmp_path):
     assert [(r["label"], r["trials"]) for r in rows] == [("toy b", 2)]
     assert "--dataset ETTm1 --horizon 48" in (tmp_path / "ETTm1_L336_H48_quick.md").read_text()
     assert (tmp_path / "ETTm1_L336_H48_quick.md").is_file()
+
+
+def test_rows_written_before_the_command_column_take_the_tables_command(tmp_path):
+    (tmp_path / "T.csv").write_text(
+        "label,model,trials,pruned,failed,tune_s,refit_s,best_trial,best_val_mse,test_mse_mean,"
+        "test_mse_std,test_mse_seeds,best_params,grid_model,grid_mean,grid_std,grid_n\n"
+        "a,toy,6,1,0,2.5,0.1,3,0.5,0.6,0.0,0.6,{},,,,0\n")
+    (tmp_path / "T.md").write_text("# t\n\nCommand: `python -m benchmarks.tune_equal_budget`; "
+                                   "vm, 2 CPU cores\n")
+    (row,) = teb.read_rows(tmp_path / "T.csv")
+    assert row["command"] == "python -m benchmarks.tune_equal_budget"
+    assert (row["trials"], row["test_mse_mean"], row["grid_mean"], row["grid_model"]) == \
+        (6, 0.6, None, None)
+    assert teb.read_rows(tmp_path / "absent.csv") == []
+    merged = teb.merge_rows([row, {**row, "label": "gone"}], [{**row, "test_mse_mean": 0.1}],
+                            ["a"])
+    assert [(r["label"], r["test_mse_mean"]) for r in merged] == [("a", 0.1), ("gone", 0.6)]
 
 
 def test_grid_reference_averages_the_matching_ok_rows(tmp_path):
