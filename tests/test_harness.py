@@ -66,6 +66,24 @@ def test_closed_form_matches_reference_solver():
     assert np.mean((pred - val[:, lookback:]) ** 2) < 0.05
 
 
+def test_ridge_path_scores_each_alpha_like_a_fit_with_that_alpha_alone():
+    lookback, horizon = 20, 5
+    segment, val = _toy_split(700, 400, lookback, horizon, noise=0.3, seed=1)
+    x, y = val[:, :lookback], val[:, lookback:]
+    alphas = (0.0, 0.1, 10.0)
+    model = RidgeIN(lookback, horizon, alphas=alphas).fit(segment[:400], x[:150], y[:150])
+    chosen = model.weight.copy()
+    path = model.mse_by_alpha(x[150:], y[150:])
+    for alpha in alphas:  # reference: a separate fit that can only pick this alpha
+        alone = RidgeIN(lookback, horizon, alphas=(alpha,)).fit(segment[:400], x[:150], y[:150])
+        ref = np.mean((alone.predict(x[150:]) - y[150:]) ** 2)
+        assert path[alpha] == pytest.approx(ref, rel=1e-10)
+    np.testing.assert_array_equal(model.weight, chosen)  # the fitted choice is untouched
+    assert path[10.0] > path[0.0]  # a heavy ridge shrinks a well-determined fit
+    with pytest.raises(RuntimeError, match="not fitted"):
+        RidgeIN(lookback, horizon).mse_by_alpha(x, y)
+
+
 def test_closed_form_rejects_bad_options():
     with pytest.raises(ValueError, match="norm"):
         RidgeIN(10, 2, norm="layer")
@@ -307,3 +325,23 @@ def test_every_committed_grid_loads_and_expands(path):
     assert expanded, f"{path} expands to no cells"
     assert {c.spec["kind"] for c in expanded} <= set(KINDS)
     assert len({(c.dataset, c.horizon, c.spec["name"], c.seed) for c in expanded}) == len(expanded)
+
+
+@pytest.mark.slow
+def test_ridge_path_picks_the_harness_closed_form_on_validation(tmp_path, ltsf_dir):
+    """benchmarks/ridge_path.py: its validation pick is the harness's closed-form cell."""
+    from benchmarks import ridge_path
+    from benchmarks.harness.models import Budget, run_cell
+    from benchmarks.harness.task import Task
+
+    out = tmp_path / "path.md"
+    rows = ridge_path.main(["--datasets", "ETTh1", "--horizons", "24", "--data-dir",
+                            str(ltsf_dir), "--out", str(out)])
+    assert [r["alpha"] for r in rows] == list(ridge_path.PATH_ALPHAS)
+    cell = run_cell({"kind": "closed_form", "norm": "mean"}, Task("ETTh1", 336, 24,
+                                                                  str(ltsf_dir)), 0, Budget())
+    picked = min((r for r in rows if r["alpha"] in ridge_path.ALPHA_GRID),
+                 key=lambda r: r["val_mse"])
+    assert picked["test_mse"] == pytest.approx(cell["mse"], rel=1e-9)
+    assert f"| ETTh1 | 24 | {picked['alpha']:g} | {cell['mse']:.4f} |" in out.read_text()
+    assert out.with_suffix(".csv").is_file()

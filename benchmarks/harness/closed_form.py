@@ -88,6 +88,7 @@ class RidgeIN:
         self.bias: np.ndarray | None = None  # (H,)
         self.alpha: float | None = None
         self.val_mse: dict[float, float] = {}
+        self.solutions: dict[float, tuple[np.ndarray, np.ndarray]] = {}  # alpha -> (W, b)
 
     @property
     def n_params(self) -> int:
@@ -135,8 +136,8 @@ class RidgeIN:
 
         """
         best = np.inf
-        for alpha, (weight, bias) in zip(self.alphas, self._solutions(train_segment),
-                                         strict=True):
+        self.solutions = dict(zip(self.alphas, self._solutions(train_segment), strict=True))
+        for alpha, (weight, bias) in self.solutions.items():
             self.weight, self.bias = weight, bias
             mse = float(np.mean((self.predict(val_x) - val_y.astype(np.float64)) ** 2))
             self.val_mse[alpha] = mse
@@ -146,6 +147,23 @@ class RidgeIN:
         if self.ranks is not None:
             self._choose_rank(val_x, val_y)
         return self
+
+    def mse_by_alpha(self, x: np.ndarray, y: np.ndarray) -> dict[float, float]:
+        """MSE of every alpha's full-rank solution on windows ``x (N, L, C)``, ``y (N, H, C)``.
+
+        The regularisation path of the fit; the fitted choice is left as it is.
+        """
+        if not self.solutions:
+            raise RuntimeError("RidgeIN is not fitted; call fit() first.")
+        chosen = self.weight, self.bias
+        try:
+            out = {}
+            for alpha, (weight, bias) in self.solutions.items():
+                self.weight, self.bias = weight, bias
+                out[alpha] = float(np.mean((self.predict(x) - y.astype(np.float64)) ** 2))
+        finally:
+            self.weight, self.bias = chosen
+        return out
 
     def _choose_rank(self, val_x: np.ndarray, val_y: np.ndarray) -> None:
         """Project the chosen map on its top-k output modes, ``k`` of lowest validation MSE."""
