@@ -18,7 +18,6 @@ rejects the callback).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -26,10 +25,7 @@ import numpy as np
 from ._deps import require
 from ._series import ltsf_arrays
 from .config import TuneConfig
-from .objectives import Objective
-
-_QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
-          "enable_model_summary": False}
+from .objectives import QUIET, Objective, import_class
 
 
 def resolve_model_class(target: str) -> type:
@@ -43,15 +39,8 @@ def resolve_model_class(target: str) -> type:
     require("darts")
     from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
 
-    module, _, name = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except AttributeError:
-        raise ValueError(f"{module} has no model {name!r}") from None
-    if not (isinstance(cls, type) and issubclass(cls, TorchForecastingModel)):
-        raise ValueError(f"{target} is not a darts TorchForecastingModel (the darts objective "
-                         "trains torch models through Lightning)")
-    return cls
+    return import_class(target, TorchForecastingModel, "darts TorchForecastingModel (the darts "
+                        "objective trains torch models through Lightning)")
 
 
 def keep_best_weights(pl: Any, monitor: str) -> Any:
@@ -123,21 +112,16 @@ class DartsObjective(Objective):
         accelerator = self.cfg.trainer.get("accelerator", "cpu")
         kw.update(optimizer_kwargs=opt, random_state=self.cfg.seed,
                   n_epochs=int(self.cfg.trainer.get("max_epochs", 1)),
-                  pl_trainer_kwargs={"accelerator": accelerator, **_QUIET})
+                  pl_trainer_kwargs={"accelerator": accelerator, **QUIET})
         return kw
 
     def run(self, params: dict[str, Any], trial: Any = None, test: bool = False) -> dict:
         """Fit on the training rows; score every validation (and test) window."""
         model = self.cls(**self.model_kwargs(params))
         keep = keep_best_weights(self.pl, self.monitor)
-        callbacks = [keep]
-        if self.cfg.patience is not None:
-            callbacks.append(self.pl.callbacks.EarlyStopping(
-                self.monitor, patience=self.cfg.patience, mode="min"))
-        if trial is not None:
-            callbacks.append(self.pruning.PyTorchLightningPruningCallback(trial, self.monitor))
+        callbacks = [keep, *self.stopping_callbacks(self.pl, trial)]
         trainer_kwargs = {"deterministic": True, "num_sanity_val_steps": 0, "max_epochs": 1,
-                          **self.cfg.trainer, **_QUIET}
+                          **self.cfg.trainer, **QUIET}
         trainer = self.pl.Trainer(callbacks=callbacks, **trainer_kwargs)
         a = self.arrays
         val_rows = self.series[a.train_end - a.lookback:a.val_end]

@@ -23,13 +23,11 @@ from lightning_dln.module import DLNForecaster
 from ._deps import require
 from ._series import data_module
 from .config import TuneConfig
-from .objectives import Objective
+from .objectives import QUIET, Objective
 
 NET_FIELDS = frozenset(f.name for f in dataclasses.fields(DLNConfig))
 MODULE_FIELDS = frozenset(("quantiles", "loss", "optimizer", "lr", "weight_decay",
                            "optimizer_kwargs", "scheduler", "scheduler_kwargs"))
-QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
-         "enable_model_summary": False}
 
 
 def split_params(params: dict[str, Any]) -> tuple[dict, dict, dict]:
@@ -111,12 +109,7 @@ class LightningObjective(Objective):
         """Train; the best epoch's ``val_mse`` (and ``test_mse`` of that epoch when ``test``)."""
         model, dm = self.build(params)
         best = _BestMetric("val_mse")
-        callbacks: list[Any] = [best]
-        if self.cfg.patience is not None:
-            callbacks.append(pl.callbacks.EarlyStopping("val_mse", patience=self.cfg.patience,
-                                                        mode="min"))
-        if trial is not None:
-            callbacks.append(self.pruning.PyTorchLightningPruningCallback(trial, "val_mse"))
+        callbacks: list[Any] = [best, *self.stopping_callbacks(pl, trial)]
         kwargs = {**self.trainer_kwargs(), **QUIET}
         with tempfile.TemporaryDirectory(prefix="dln_tune_") as ckpt_dir:
             if test:  # keep the best epoch, as the exported fit config does

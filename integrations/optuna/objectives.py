@@ -16,11 +16,33 @@ scaled data (the core's ``val_mse``); the test split is never read during tuning
 
 from __future__ import annotations
 
+import importlib
 import time
 from typing import Any
 
-from ._deps import optuna
+from ._deps import optuna, require
 from .config import TuneConfig
+
+QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+         "enable_model_summary": False}
+"""Trainer arguments of every trial: no logger, checkpoints, bars or summaries."""
+
+
+def import_class(target: str, base: type, what: str) -> type:
+    """Import ``module:Class`` and check that it subclasses ``base``.
+
+    Raises:
+        ValueError: the class does not exist, or it is not a ``what`` (named in the message).
+
+    """
+    module, _, name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except AttributeError:
+        raise ValueError(f"{module} has no model {name!r}") from None
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"{target} is not a {what}")
+    return cls
 
 
 class Objective:
@@ -44,6 +66,21 @@ class Objective:
     def run(self, params: dict[str, Any], trial: Any = None, test: bool = False) -> dict:
         """Train with ``params``; return ``val_mse`` (and ``test_mse`` when ``test``)."""
         raise NotImplementedError
+
+    def stopping_callbacks(self, pl: Any, trial: Any = None) -> list[Any]:
+        """Return early stopping on ``monitor`` (with ``patience``) and pruning (with a trial).
+
+        ``pl`` is the Lightning namespace the model trains with: ``lightning.pytorch``, or
+        ``pytorch_lightning`` for darts.
+        """
+        callbacks: list[Any] = []
+        if self.cfg.patience is not None:
+            callbacks.append(pl.callbacks.EarlyStopping(self.monitor, patience=self.cfg.patience,
+                                                        mode="min"))
+        if trial is not None:
+            pruning = require("optuna_integration")
+            callbacks.append(pruning.PyTorchLightningPruningCallback(trial, self.monitor))
+        return callbacks
 
     def evaluate(self, params: dict[str, Any]) -> dict[str, float]:
         """Refit with ``params`` (e.g. the best trial's) and score validation and test once."""

@@ -17,7 +17,6 @@ distribution model such as ``DeepAR`` averages into its point forecast; default 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
@@ -27,10 +26,8 @@ from ._deps import require
 from ._series import ltsf_arrays
 from .config import TuneConfig
 from .darts_objective import keep_best_weights
-from .objectives import Objective
+from .objectives import QUIET, Objective, import_class
 
-_QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
-          "enable_model_summary": False}
 _HINT = 'p-f models need pytorch-forecasting: pip install "lightning-dln[pytorch-forecasting]"'
 
 
@@ -46,14 +43,7 @@ def resolve_pf_class(target: str) -> type:
         from pytorch_forecasting.models.base_model import BaseModel
     except ImportError as err:
         raise ImportError(f"{_HINT} ({err})") from err
-    module, _, name = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except AttributeError:
-        raise ValueError(f"{module} has no model {name!r}") from None
-    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-        raise ValueError(f"{target} is not a pytorch-forecasting BaseModel")
-    return cls
+    return import_class(target, BaseModel, "pytorch-forecasting BaseModel")
 
 
 class PFObjective(Objective):
@@ -118,15 +108,10 @@ class PFObjective(Objective):
         pl.seed_everything(self.cfg.seed, workers=True, verbose=False)
         model = self.cls.from_dataset(self.train_set, **kwargs)
         keep = keep_best_weights(pl, self.monitor)
-        callbacks = [keep]
-        if self.cfg.patience is not None:
-            callbacks.append(pl.callbacks.EarlyStopping(
-                self.monitor, patience=self.cfg.patience, mode="min"))
-        if trial is not None:
-            callbacks.append(self.pruning.PyTorchLightningPruningCallback(trial, self.monitor))
+        callbacks = [keep, *self.stopping_callbacks(pl, trial)]
         trainer = pl.Trainer(callbacks=callbacks, **{
             "num_sanity_val_steps": 0, "max_epochs": 1, "gradient_clip_val": 0.1,
-            **self.cfg.trainer, **_QUIET})
+            **self.cfg.trainer, **QUIET})
         trainer.fit(model, train_dataloaders=self.train_set.to_dataloader(
             train=True, batch_size=batch_size, num_workers=0),
             val_dataloaders=self.loader("val"))
@@ -153,7 +138,7 @@ class PFObjective(Objective):
         a = self.arrays
         out = model.predict(self.loader(stage), mode="prediction", return_index=True,
                             trainer_kwargs={"accelerator": self.cfg.trainer.get(
-                                "accelerator", "cpu"), **_QUIET}, **predict)
+                                "accelerator", "cpu"), **QUIET}, **predict)
         pred = np.asarray(out.output.detach().cpu() if hasattr(out.output, "detach")
                           else out.output, dtype=np.float64)  # (N * C, H)
         # The index names each row's channel and its first forecast step (time_idx counts from
