@@ -93,9 +93,8 @@ def load_studies(path: str | Path, quick: bool = False, data_path: str | None = 
         conf["data"] = {**(conf.get("data") or {}),
                         **{k: v for k, v in edits.items() if v is not None}}
         cfg = TuneConfig.from_dict(conf, quick=quick)  # fills in the default dataset/L/H
-        d = cfg.data  # one study per model and task in a shared --work database
-        cfg.study_name = f"{d['dataset']}_L{d['lookback']}_H{d['horizon']}_" \
-                         f"{_slug(entry['label'])}"
+        # one study per model and task in a shared --work database
+        cfg.study_name = f"{result_stem(cfg, quick=False)}_{_slug(entry['label'])}"
         studies.append((entry["label"], entry.get("grid_model"), cfg))
     if not studies:
         raise ValueError(f"{path}: no studies")

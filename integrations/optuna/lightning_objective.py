@@ -91,7 +91,7 @@ class LightningObjective(Objective):
     def __init__(self, cfg: TuneConfig) -> None:
         super().__init__(cfg)
         data_module(cfg.data)  # resolves the CSV now: a missing dataset fails before trial 0
-        self.pruning = require("optuna_integration")
+        require("optuna_integration")  # missing pruning support fails now, not at trial 0
 
     def trainer_kwargs(self) -> dict[str, Any]:
         """Return the Trainer arguments of one trial (also written to the exported fit YAML)."""
