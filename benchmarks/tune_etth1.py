@@ -10,7 +10,8 @@ Each study starts fresh (``--resume`` keeps an existing one) in an SQLite file u
 are refit (same seed, same budget; best epoch kept for the DLN) and scored on every test window.
 
 Usage: ``python -m benchmarks.tune_etth1 [--quick] [--n-trials N] [--skip-pruning]``.
-Writes ``tuning.md`` / ``tuning.csv`` (``--quick``: ``tuning_quick.*``) to ``--out``.
+Writes ``tuning.md`` / ``tuning.csv`` (``--quick``: ``tuning_quick.*``) to ``--out``, and the
+pruned studies' Optuna plots to ``--out/tuning_plots/<study>/`` (not with ``--quick``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import optuna
 import torch
 
 from benchmarks.study_run import State, timed_study
-from lightning_dln.integrations.optuna import TuneConfig, export_best
+from lightning_dln.integrations.optuna import TuneConfig, export_best, write_plots
 
 
 def study_row(label: str, config: str, args: argparse.Namespace, pruner: str | None = None,
@@ -47,6 +48,8 @@ def study_row(label: str, config: str, args: argparse.Namespace, pruner: str | N
            "wall_s": run.seconds, "best_trial": best.number, "best_val_mse": best.value,
            "best_params": best.params, "config": export_best(study, cfg)}
     print({k: v for k, v in row.items() if k != "best_params"}, flush=True)
+    if not args.quick and pruner is None:  # drawn with the table, so the two cannot drift apart
+        write_plots(study, Path(args.out) / "tuning_plots" / name)
     if evaluate:
         scores = objective.evaluate({**cfg.space.fixed, **best.params})
         row["refit_val_mse"], row["test_mse"] = scores["val_mse"], scores["test_mse"]
