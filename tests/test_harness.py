@@ -11,6 +11,7 @@ import yaml
 
 from benchmarks.harness.__main__ import main
 from benchmarks.harness.closed_form import RidgeIN
+from benchmarks.harness.coverage import coverage
 from benchmarks.harness.grid import cells, load_grid
 
 TINY = {
@@ -141,6 +142,7 @@ def test_tiny_grid_runs_resumes_and_reports(tmp_path, ltsf_dir):
     assert "## Overview" in report and "| ETTh1 | 24 |" in report
     assert Path(out / "summary.csv").is_file()
     assert any(p.suffix == ".png" for p in paths)
+    assert "| **all** | 3 | 3 | 0 | 0 |" in (out / "coverage.md").read_text()
 
     main(args)  # resume: every cell is recorded, nothing runs again
     with open(out / "runs.csv", newline="") as f:
@@ -176,6 +178,29 @@ def _overview_cells(head: str, line: str) -> dict[str, str]:
     """A markdown table row as {column: cell}, checking that it has as many cells as the head."""
     split = [[c.strip() for c in text.strip("|").split("|")] for text in (head, line)]
     return dict(zip(*split, strict=True))
+
+
+def test_coverage_counts_ok_failed_missing_and_estimates_from_finished_runs():
+    grid = {**TINY, "datasets": [{"name": "ETTh1", "horizons": [24, 48]}], "seeds": [0, 1, 2]}
+
+    def row(horizon, model, seed, status="ok", train="", infer="", windows=""):
+        return {"dataset": "ETTh1", "horizon": str(horizon), "model": model, "seed": str(seed),
+                "status": status, "train_seconds": train, "infer_seconds_per_window": infer,
+                "n_test_windows": windows}
+
+    rows = [row(24, "closed_form", 0, train="36", infer="0.001", windows="3600"),
+            row(24, "dln_d2", 0, train="360"), row(24, "dln_d2", 1, train="720"),
+            row(24, "dln_d2", 2, status="error"),
+            row(96, "dln_d2", 0, train="9999"),  # not a cell of this grid: ignored
+            row(24, "closed_form", 1, train="1")]  # seed 1 is beyond the model's 'seeds: 1'
+    got = {e["model"]: e for e in coverage(grid, rows)}
+    cf, dln = got["closed_form"], got["dln_d2"]
+    assert (cf["cells"], cf["ok"], cf["failed"], cf["missing"]) == (2, 1, 0, 1)
+    assert cf["train_h"] == pytest.approx(0.01) and cf["test_h"] == pytest.approx(0.001)
+    assert cf["missing_h"] == pytest.approx(0.01)
+    assert (dln["cells"], dln["ok"], dln["failed"], dln["missing"]) == (6, 2, 1, 3)
+    assert dln["missing_h"] == pytest.approx(3 * 540 / 3600)  # 3 cells at the median 540 s
+    assert coverage(grid, [])[0]["missing_h"] is None  # nothing finished: no estimate
 
 
 def test_overview_picks_the_best_of_each_kind():

@@ -2,7 +2,8 @@
 
 ``--quick`` runs ``benchmarks/grids/quick.yaml`` (ETTh1, H = 96, a handful of models, one seed).
 Re-running the same command resumes: recorded cells are skipped. ``--report-only`` rebuilds
-``results.md``, ``summary.csv`` and the figures from the CSV. ``--merge A.csv B.csv`` folds
+``results.md``, ``summary.csv``, ``coverage.md`` (what ran, failed, is missing; compute) and
+the figures from the CSV. ``--merge A.csv B.csv`` folds
 the runs CSVs of other processes or machines into ``<out>/runs.csv`` first (one row per
 dataset/horizon/model/seed: an ok row beats a failed one, the later run beats the earlier), so
 a grid can be split with ``--models``/``--datasets`` over several ``--out`` folders.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from benchmarks.harness.coverage import write_coverage
 from benchmarks.harness.grid import load_grid, merge_rows, quiet, run_grid
 from benchmarks.harness.report import write_report
 
@@ -52,9 +54,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
     args = parse_args(argv)
     quiet()
     grid = load_grid(args.grid)
-    args.out = args.out or RESULTS / str(grid.get("name", args.grid.stem))
+    name = str(grid.get("name", args.grid.stem))
+    args.out = args.out or RESULTS / name
     csv_path = args.out / "runs.csv"
-    title = f"Harness results: grid '{grid.get('name', args.grid.stem)}'"
+    title = f"Harness results: grid '{name}'"
     notes = grid.get("notes", "")
     order = [m["name"] for m in grid["models"]]
 
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         csv_path = run_grid(grid, args.out, args.data_dir, args.models, args.datasets,
                             args.retry_errors, args.isolate, progress=not args.no_progress,
                             after_cell=tables)
-    return write_report(csv_path, args.out, title, notes, models=order)
+    paths = write_report(csv_path, args.out, title, notes, models=order)
+    return [*paths, write_coverage(grid, csv_path, args.out, f"grid '{name}'")]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,97 @@
+"""What a grid has run and what it still lacks: ``<out>/coverage.md``, from the grid and its CSV.
+
+A long grid runs over many sessions, split over processes with ``--models``/``--datasets``.
+This table is what a hand-over needs and used to be counted by hand: per dataset and model, how
+many of the grid's cells ended ok, failed (divergences and crashes are results too), or never
+ran, the compute the finished ones took, and an estimate of the missing ones' training time from
+the median of that dataset and model's finished runs (blank where nothing has finished yet).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness.grid import cells, read_rows
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def coverage(grid: dict[str, Any], rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """One entry per (dataset, model) of the grid, in the grid's order.
+
+    Keys: ``dataset``, ``model``, ``cells``, ``ok``, ``failed``, ``missing``, ``train_h`` and
+    ``test_h`` (hours of training and of forecasting every test window, ok runs),
+    ``missing_h`` (estimated training hours of the missing cells, ``None`` when no run of that
+    dataset and model has finished). Rows outside the grid are ignored.
+    """
+    status = {(r["dataset"], r["horizon"], r["model"], r["seed"]): r for r in rows}
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
+    seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for cell in cells(grid):
+        key = (cell.dataset, cell.spec["name"])
+        entry = entries.setdefault(key, {"dataset": key[0], "model": key[1], "cells": 0, "ok": 0,
+                                         "failed": 0, "missing": 0, "train_h": 0.0,
+                                         "test_h": 0.0, "missing_h": None})
+        entry["cells"] += 1
+        row = status.get(cell.key)
+        if row is None:
+            entry["missing"] += 1
+        elif row["status"] == "ok":
+            entry["ok"] += 1
+            train = _float(row["train_seconds"])
+            seconds[key].append(train)
+            entry["train_h"] += train / 3600
+            entry["test_h"] += (_float(row["infer_seconds_per_window"])
+                                * _float(row["n_test_windows"]) / 3600)
+        else:
+            entry["failed"] += 1
+    for key, entry in entries.items():
+        if entry["missing"] and seconds[key]:
+            entry["missing_h"] = entry["missing"] * statistics.median(seconds[key]) / 3600
+    return list(entries.values())
+
+
+def markdown(entries: list[dict[str, Any]], title: str) -> str:
+    """Per-dataset totals, then the (dataset, model) pairs that still miss cells."""
+    lines = [f"# Coverage: {title}", "",
+             "Regenerated with the report (`--report-only` too). Compute = the ok runs' "
+             "training time plus the time to forecast every test window; the estimate for "
+             "missing cells is the median training time of the same dataset and model's ok "
+             "runs (unknown where none has finished).", "",
+             "| dataset | cells | ok | failed | missing | train h | test h "
+             "| missing: estimated train h | missing with no estimate |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    datasets = list(dict.fromkeys(e["dataset"] for e in entries))
+    for name in [*datasets, None]:
+        group = [e for e in entries if name is None or e["dataset"] == name]
+        known = sum(e["missing_h"] or 0.0 for e in group)
+        unknown = sum(e["missing"] for e in group if e["missing_h"] is None)
+        cols = [sum(e[k] for e in group) for k in ("cells", "ok", "failed", "missing")]
+        label = "**all**" if name is None else name
+        lines.append(f"| {label} | {' | '.join(map(str, cols))} | "
+                     f"{sum(e['train_h'] for e in group):.2f} | "
+                     f"{sum(e['test_h'] for e in group):.2f} | {known:.1f} | {unknown} cells |")
+    lines += ["", "Missing cells by dataset and model:", "",
+              "| dataset | model | missing of | failed | estimated train h |",
+              "|---|---|---|---|---|"]
+    for e in entries:
+        if e["missing"]:
+            estimate = "unknown" if e["missing_h"] is None else f"{e['missing_h']:.2f}"
+            lines.append(f"| {e['dataset']} | {e['model']} | {e['missing']} of {e['cells']} | "
+                         f"{e['failed']} | {estimate} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_coverage(grid: dict[str, Any], csv_path: Path, out: Path, title: str) -> Path:
+    """Write ``<out>/coverage.md`` for ``grid`` from the runs in ``csv_path``."""
+    path = out / "coverage.md"
+    path.write_text(markdown(coverage(grid, read_rows(csv_path)), title))
+    return path
