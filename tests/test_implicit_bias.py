@@ -78,3 +78,18 @@ def test_flow_path_reaches_its_optimum(depth):
     assert path[-1, 1] < path[0, 1]  # training MSE went down
     assert path[-1, 1] == pytest.approx(target, rel=0.02)
     assert path[-1, 1] >= float(m.loss(_least_squares(m))) - 1e-9
+
+
+def test_flow_path_handles_horizons_longer_than_the_features():
+    """H = 720 > L + 1 = 337 on the real task: the start must be a tall semi-orthogonal map."""
+    win, lookback = _windows(lookback=4, horizon=8)
+    m = implicit_bias.moments(win, lookback)
+    h, p = m.syx.shape
+    assert h > p
+    start = implicit_bias.semi_orthogonal(h, p)
+    assert start.shape == (h, p)
+    torch.testing.assert_close(start.T @ start, torch.eye(p, dtype=start.dtype))
+    lam = float(torch.linalg.eigvalsh(m.sxx)[-1])
+    path = implicit_bias.flow_path({"train": m, "val": m, "test": m}, 2,
+                                   lr=0.5 * h / (lam * 4.0), steps=3000, every=100, eps=0.3)
+    assert path[-1, 1] == pytest.approx(float(m.loss(_least_squares(m))), rel=0.02)

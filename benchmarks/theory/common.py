@@ -106,7 +106,12 @@ def parse(doc: str) -> argparse.Namespace:
 
 
 def semi_orthogonal(rows: int, cols: int, seed: int = 0) -> torch.Tensor:
-    """A Haar-random ``rows x cols`` float64 matrix with orthonormal rows (rows <= cols)."""
+    """A Haar-random ``rows x cols`` float64 matrix with orthonormal rows, or columns if taller.
+
+    Tall maps occur for horizons longer than the lookback features (H = 720 > L + 1 = 337).
+    """
+    if rows > cols:
+        return semi_orthogonal(cols, rows, seed).T
     gen = torch.Generator().manual_seed(seed)
     q, r = torch.linalg.qr(torch.randn(cols, rows, generator=gen, dtype=torch.float64))
     return (q * torch.sign(torch.diagonal(r))).T

@@ -1,11 +1,12 @@
-"""Can depth's implicit bias beat the closed form? Full-batch depth-N flow on real ETTh1.
+"""Can depth's implicit bias beat the closed form? Full-batch depth-N flow on real LTSF data.
 
 THEORY.md section 6: a DLN is one linear map, so it can beat the exact least-squares optimum
 (the closed form) on the test set only through implicit regularisation, i.e. *which* map the
 training stops at. Section 4 names the bias a deep net has from small initialisation: modes are
 learned one at a time, strongest first, so an early-stopped deep net is close to a
 **reduced-rank** regression. This experiment measures both halves on the harness's exact task
-(ETTh1, L = 336, Toner & Darlow's features ``[x - mu, sigma]``, every window, scaled data):
+(ETTh1 by default, any LTSF dataset with ``--dataset``; L = 336, Toner & Darlow's features
+``[x - mu, sigma]``, every window, scaled data):
 
 1. the oracle of that bias: reduced-rank regression (the closed form projected on its top-k
    output modes, in the metric of the training features), rank chosen on validation;
@@ -24,8 +25,10 @@ moments (``common.py``): a step costs O(H P^2) whatever the number of windows. T
 validation-chosen point is the honest number; the best test MSE along the path is printed as an
 oracle ceiling only.
 
-Usage: ``LIGHTNING_DLN_DATA=/path/to/csvs python benchmarks/theory/implicit_bias.py [--quick]``
-Writes ``implicit_bias.md`` and ``implicit_bias.png`` to ``benchmarks/results/theory/``.
+Usage: ``LIGHTNING_DLN_DATA=/path/to/csvs python benchmarks/theory/implicit_bias.py [--quick]
+[--dataset ETTm1] [--horizons 96 192] [--depths 1 2 inf] [--steps N]``. Writes
+``implicit_bias.md`` / ``.png`` (``--dataset`` other than ETTh1: ``implicit_bias_<dataset>.*``)
+to ``benchmarks/results/theory/``.
 """
 
 from __future__ import annotations
@@ -108,9 +111,10 @@ def flow_path(m: dict[str, Quadratic], depth: float, lr: float, steps: int, ever
     return np.array(path)
 
 
-def run(horizon: int, depths: list[float], steps: int, data: str | None) -> dict:
-    """Every method on ETTh1 at one horizon; returns the table rows and the flow paths."""
-    task = Task("ETTh1", LOOKBACK, horizon, data)
+def run(horizon: int, depths: list[float], steps: int, data: str | None,
+        dataset: str = "ETTh1") -> dict:
+    """Every method on one dataset and horizon; returns the table rows and the flow paths."""
+    task = Task(dataset, LOOKBACK, horizon, data)
     m = split_moments(task)
     ridge = RidgeIN(LOOKBACK, horizon).fit(task.segment("train"), *task.windows("val"))
     w_ridge = torch.from_numpy(ridge.weight.T.copy())  # (H, P)
@@ -142,9 +146,10 @@ def run(horizon: int, depths: list[float], steps: int, data: str | None) -> dict
 def main() -> None:
     """Run the experiment and write the markdown table and the figure."""
     cli = parser(__doc__)
+    cli.add_argument("--dataset", default="ETTh1", help="LTSF dataset name (default ETTh1)")
     cli.add_argument("--steps", type=int, default=None, help="full-batch steps per depth")
     cli.add_argument("--horizons", type=int, nargs="+", default=None,
-                     help="ETTh1 horizons (default 96 336; --quick: 96)")
+                     help="horizons (default 96 336; --quick: 96)")
     cli.add_argument("--depths", type=float, nargs="+", default=None,
                      help="flow depths, inf allowed (default 1 2 3 4 10 inf; --quick: 1 2 inf)")
     args = cli.parse_args()
@@ -157,14 +162,15 @@ def main() -> None:
     timer = Timer()
     results = []
     for h in horizons:  # write after every horizon: a long run keeps what it finished
-        results.append(run(h, depths, steps, data))
+        results.append(run(h, depths, steps, data, args.dataset))
         write(args, results, steps, timer)
 
 
 def write(args, results: list[dict], steps: int, timer: Timer) -> None:
     """Write the markdown table and the figure of the horizons done so far."""
     cmd = " ".join(["python benchmarks/theory/implicit_bias.py", *sys.argv[1:]])
-    lines = ["# Implicit bias of depth vs the closed form (ETTh1, L = 336)", "",
+    stem = "implicit_bias" + ("" if args.dataset == "ETTh1" else f"_{args.dataset}")
+    lines = [f"# Implicit bias of depth vs the closed form ({args.dataset}, L = 336)", "",
              f"`{cmd}`, {steps} full-batch steps (heavy ball {MOMENTUM}) per depth from "
              f"W0 = {EPS} x semi-orthogonal, {timer():.0f} s. Test MSE of the point chosen on "
              "validation; the oracle line gives the best test MSE anywhere on the path (not a "
@@ -181,7 +187,7 @@ def write(args, results: list[dict], steps: int, timer: Timer) -> None:
         lines += ["", f"Reduced rank, val/test MSE by rank: {ranks}.", "",
                   f"Flow, best test MSE anywhere on the path (oracle): {oracle}.", ""]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "implicit_bias.md").write_text("\n".join(lines))
+    (args.out / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), squeeze=False)
@@ -194,11 +200,12 @@ def write(args, results: list[dict], steps: int, timer: Timer) -> None:
         ax.axhline(res["rows"][1][3], color="grey", ls="-.", label="reduced rank (val)")
         ax.set_xscale("log")
         ax.set_ylim(res["rows"][0][3] * 0.97, res["rows"][0][3] * 1.15)
-        ax.set_title(f"ETTh1 H={res['horizon']}: test MSE along the flow (o: stop on val)")
+        ax.set_title(f"{args.dataset} H={res['horizon']}: test MSE along the flow "
+                     "(o: stop on val)")
         ax.set_xlabel("full-batch step + 1")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(args.out / "implicit_bias.png", dpi=120)
+    fig.savefig(args.out / f"{stem}.png", dpi=120)
 
 
 if __name__ == "__main__":
