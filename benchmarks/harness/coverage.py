@@ -17,13 +17,6 @@ from typing import Any
 from benchmarks.harness.grid import cells, read_rows
 
 
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def coverage(grid: dict[str, Any], rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     """One entry per (dataset, model) of the grid, in the grid's order.
 
@@ -46,11 +39,11 @@ def coverage(grid: dict[str, Any], rows: list[dict[str, str]]) -> list[dict[str,
             entry["missing"] += 1
         elif row["status"] == "ok":
             entry["ok"] += 1
-            train = _float(row["train_seconds"])
+            train = float(row["train_seconds"] or 0)
             seconds[key].append(train)
             entry["train_h"] += train / 3600
-            entry["test_h"] += (_float(row["infer_seconds_per_window"])
-                                * _float(row["n_test_windows"]) / 3600)
+            entry["test_h"] += (float(row["infer_seconds_per_window"] or 0)
+                                * float(row["n_test_windows"] or 0) / 3600)
         else:
             entry["failed"] += 1
     for key, entry in entries.items():
