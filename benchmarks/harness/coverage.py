@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness.grid import cells, read_rows
+from benchmarks.harness.grid import KEY, cells, read_rows
 
 
 def coverage(grid: dict[str, Any], rows: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -25,7 +25,7 @@ def coverage(grid: dict[str, Any], rows: list[dict[str, str]]) -> list[dict[str,
     ``missing_h`` (estimated training hours of the missing cells, ``None`` when no run of that
     dataset and model has finished). Rows outside the grid are ignored.
     """
-    status = {(r["dataset"], r["horizon"], r["model"], r["seed"]): r for r in rows}
+    status = {tuple(r[k] for k in KEY): r for r in rows}  # the resume key, as Cell.key
     entries: dict[tuple[str, str], dict[str, Any]] = {}
     seconds: dict[tuple[str, str], list[float]] = defaultdict(list)
     for cell in cells(grid):
