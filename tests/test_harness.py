@@ -119,6 +119,41 @@ def test_budget_precedence_most_specific_wins(tmp_path):
     assert got["own"].limit_train_batches == 4  # from the grid's budget
 
 
+def test_extends_reuses_another_grids_model_with_own_keys_on_top(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "b.yaml").write_text(yaml.safe_dump(TINY))
+    child = dict(TINY, name="child", models=[
+        {"extends": "base/b.yaml#dln_d2"},
+        {"extends": "base/b.yaml#dln_d2", "name": "dln_d2_long", "budget": {"max_epochs": 9}}])
+    path = tmp_path / "child.yaml"
+    path.write_text(yaml.safe_dump(child))
+    same, longer = load_grid(path)["models"]
+    assert same == TINY["models"][1]
+    assert longer == dict(TINY["models"][1], name="dln_d2_long", budget={"max_epochs": 9})
+    assert [c.budget.max_epochs for c in cells(load_grid(path))][-1] == 9
+
+    def fails(models, match):
+        path.write_text(yaml.safe_dump(dict(child, models=models)))
+        with pytest.raises(ValueError, match=match):
+            load_grid(path)
+
+    fails([{"extends": "base/b.yaml#nope"}], "has no model 'nope'")
+    fails([{"extends": "base/b.yaml"}], "GRID_FILE#MODEL_NAME")
+    fails([{"extends": "missing.yaml#dln_d2"}], "no grid file")
+    fails([{"extends": "child.yaml#dln_d2"}], "loops")
+    fails([{"extends": "base/b.yaml#dln_d2"}, {"extends": "base/b.yaml#dln_d2"}], "repeat")
+
+
+def test_equal_budget_grid_reruns_full_grid_models_with_only_the_budget_changed():
+    grids = Path(__file__).resolve().parents[1] / "benchmarks" / "grids"
+    full = {m["name"]: m for m in load_grid(grids / "full.yaml")["models"]}
+    for spec in load_grid(grids / "equal_budget.yaml")["models"]:
+        base = full[spec["name"].removesuffix("_ep10")]
+        drop = ("name", "budget")
+        assert {k: v for k, v in spec.items() if k not in drop} == \
+            {k: v for k, v in base.items() if k not in drop}
+
+
 def test_tiny_grid_runs_resumes_and_reports(tmp_path, ltsf_dir):
     grid_path = tmp_path / "tiny.yaml"
     grid_path.write_text(yaml.safe_dump(TINY))

@@ -13,6 +13,7 @@ the grid down, ``cell_timeout_s`` can stop a runaway cell, and peak memory is th
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import multiprocessing as mp
@@ -61,9 +62,20 @@ class Cell:
         return self.dataset, str(self.horizon), self.spec["name"], str(self.seed)
 
 
-def load_grid(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check a grid YAML file."""
-    grid = yaml.safe_load(Path(path).read_text())
+def load_grid(path: str | os.PathLike[str], _loading: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read and check a grid YAML file, resolving models that ``extends`` another grid's.
+
+    A model entry ``{extends: full.yaml#darts_tide, name: darts_tide_ep10, budget: {...}}`` is
+    the named model of that grid (path relative to this file) with the entry's own keys on top
+    (whole keys replace: a ``budget`` given here replaces the base's). One definition per model,
+    so a probe grid cannot drift from the grid it re-runs.
+    """
+    path = Path(path).resolve()
+    if path in _loading:
+        raise ValueError(f"{path}: 'extends' loops through {[str(p) for p in _loading]}")
+    grid = yaml.safe_load(path.read_text())
+    if not isinstance(grid, dict):
+        raise ValueError(f"{path}: a grid must be a YAML mapping, got {type(grid).__name__}")
     unknown = set(grid) - GRID_KEYS
     if unknown:
         raise ValueError(f"{path}: unknown grid keys {sorted(unknown)}; "
@@ -71,10 +83,37 @@ def load_grid(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("datasets", "models"):
         if not grid.get(key):
             raise ValueError(f"{path}: '{key}' must be a non-empty list")
-    names = [m["name"] for m in grid["models"]]
+    bases: dict[Path, dict[str, dict[str, Any]]] = {}
+    grid["models"] = [_extended(spec, path, bases, (*_loading, path)) for spec in grid["models"]]
+    names = [m.get("name") for m in grid["models"]]
+    if None in names:
+        raise ValueError(f"{path}: every model needs a 'name' (its own or its base's)")
     if len(set(names)) != len(names):
         raise ValueError(f"{path}: model names repeat: {names}")
     return grid
+
+
+def _extended(spec: dict[str, Any], path: Path, bases: dict[Path, dict[str, dict[str, Any]]],
+              loading: tuple[Path, ...]) -> dict[str, Any]:
+    """``spec`` with its ``extends: FILE#MODEL`` base merged under it (unchanged without one)."""
+    ref = spec.get("extends")
+    if ref is None:
+        return spec
+    file, sep, name = str(ref).partition("#")
+    if not (isinstance(ref, str) and sep and file and name):
+        raise ValueError(f"{path}: extends={ref!r} must be 'GRID_FILE#MODEL_NAME', "
+                         "e.g. 'full.yaml#darts_tide'")
+    base_path = (path.parent / file).resolve()
+    if not base_path.is_file():
+        raise ValueError(f"{path}: extends={ref!r}: no grid file {base_path}")
+    if base_path not in bases:
+        base_grid = load_grid(base_path, loading)
+        bases[base_path] = {m["name"]: m for m in base_grid["models"]}
+    if name not in bases[base_path]:
+        raise ValueError(f"{path}: extends={ref!r}: {file} has no model {name!r}; it has "
+                         f"{sorted(bases[base_path])}")
+    own = {k: v for k, v in spec.items() if k != "extends"}
+    return {**copy.deepcopy(bases[base_path][name]), **own}
 
 
 def cells(grid: dict[str, Any], models: list[str] | None = None,
