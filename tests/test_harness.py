@@ -105,6 +105,24 @@ def test_grid_expansion_and_budget_overrides(tmp_path):
         load_grid(path)
 
 
+def test_cells_filter_by_model_dataset_horizon_and_reject_unknown_names(tmp_path):
+    grid = dict(TINY, datasets=[{"name": "ETTh1", "horizons": [24, 48]},
+                                {"name": "ETTm1", "horizons": [24]}])
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    loaded = load_grid(path)
+    assert len(cells(loaded)) == 9  # 3 (dataset, horizon) pairs x (1 closed form + 2 seeds)
+    picked = cells(loaded, models=["dln_d2"], datasets=["ETTh1"], horizons=[48])
+    assert [c.key for c in picked] == [("ETTh1", "48", "dln_d2", "0"),
+                                       ("ETTh1", "48", "dln_d2", "1")]
+    assert {c.dataset for c in cells(loaded, horizons=[24])} == {"ETTh1", "ETTm1"}
+    for kwargs, match in [({"models": ["dln_d3"]}, r"models=\['dln_d3'\]"),
+                          ({"datasets": ["ETTh2"]}, "datasets"),
+                          ({"horizons": [96]}, r"horizons=\[96\].*\[24, 48\]")]:
+        with pytest.raises(ValueError, match=match):
+            cells(loaded, **kwargs)
+
+
 def test_budget_precedence_most_specific_wins(tmp_path):
     own = dict(TINY["models"][1], name="own", budget={"max_epochs": 4, "patience": 7})
     both = dict(own, name="both", budget_by_dataset={"ETTh1": {"max_epochs": 5}})

@@ -117,15 +117,20 @@ def _extended(spec: dict[str, Any], path: Path, bases: dict[Path, dict[str, dict
 
 
 def cells(grid: dict[str, Any], models: list[str] | None = None,
-          datasets: list[str] | None = None) -> list[Cell]:
-    """Expand a grid into cells, filtered by name, in the grid's ``order``.
+          datasets: list[str] | None = None, horizons: list[int] | None = None) -> list[Cell]:
+    """Expand a grid into cells, filtered by model, dataset and horizon, in the grid's ``order``.
 
     ``order`` is a permutation of ``(dataset, horizon, model, seed)`` (the default): the first
-    key varies slowest; datasets, horizons, models and seeds keep their order in the file.
+    key varies slowest; datasets, horizons, models and seeds keep their order in the file. A
+    filter naming something the grid does not have is an error (a typo would run nothing).
     """
     order = tuple(grid.get("order", ORDER))
     if sorted(order) != sorted(ORDER):
         raise ValueError(f"order={list(order)} must be a permutation of {list(ORDER)}")
+    _check_filter("models", models, [m["name"] for m in grid["models"]])
+    _check_filter("datasets", datasets, [d["name"] for d in grid["datasets"]])
+    _check_filter("horizons", horizons,
+                  sorted({int(h) for d in grid["datasets"] for h in d["horizons"]}))
     out = []
     seeds = list(grid.get("seeds", [2024]))
     for ds in grid["datasets"]:
@@ -133,6 +138,8 @@ def cells(grid: dict[str, Any], models: list[str] | None = None,
             continue
         lookback = int(ds.get("lookback", grid.get("lookback", 336)))
         for horizon in ds["horizons"]:
+            if horizons and int(horizon) not in horizons:
+                continue
             for spec in grid["models"]:
                 if models and spec["name"] not in models:
                     continue
@@ -156,6 +163,12 @@ def cells(grid: dict[str, Any], models: list[str] | None = None,
                      for k in order)
 
     return sorted(out, key=position)
+
+
+def _check_filter(name: str, wanted: list[Any] | None, allowed: list[Any]) -> None:
+    unknown = [w for w in wanted or [] if w not in allowed]
+    if unknown:
+        raise ValueError(f"{name}={unknown} not in this grid; it has {allowed}")
 
 
 def read_rows(csv_path: Path) -> list[dict[str, str]]:
@@ -274,7 +287,8 @@ def depth_of(spec: dict[str, Any]) -> str:
 def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
              models: list[str] | None = None, datasets: list[str] | None = None,
              retry_errors: bool = False, isolate: bool | None = None,
-             progress: bool = True, after_cell: Callable[[Path], None] | None = None) -> Path:
+             progress: bool = True, after_cell: Callable[[Path], None] | None = None,
+             horizons: list[int] | None = None) -> Path:
     """Run every cell not yet recorded in ``out/runs.csv``; returns the CSV path.
 
     ``after_cell(csv_path)`` is called after every appended row (e.g. to refresh the tables).
@@ -283,7 +297,7 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
     csv_path = out / "runs.csv"
     done_status = {"ok"} if retry_errors else {"ok", "error", "timeout"}
     done = {tuple(r[k] for k in KEY) for r in read_rows(csv_path) if r["status"] in done_status}
-    todo = [c for c in cells(grid, models, datasets) if c.key not in done]
+    todo = [c for c in cells(grid, models, datasets, horizons) if c.key not in done]
     isolate = grid.get("isolate", False) if isolate is None else isolate
     threads = grid.get("threads")  # torch threads per cell (1 avoids OpenMP stalls under load)
     if threads and not isolate:
