@@ -160,6 +160,8 @@ def test_extends_reuses_another_grids_model_with_own_keys_on_top(tmp_path):
     fails([{"extends": "missing.yaml#dln_d2"}], "no grid file")
     fails([{"extends": "child.yaml#dln_d2"}], "loops")
     fails([{"extends": "base/b.yaml#dln_d2"}, {"extends": "base/b.yaml#dln_d2"}], "repeat")
+    fails([{"kind": "dln"}], "needs a 'name'")
+    fails(["dln_d2"], "must be a mapping")
 
 
 def test_equal_budget_grid_reruns_full_grid_models_with_only_the_budget_changed():

@@ -83,6 +83,10 @@ def load_grid(path: str | os.PathLike[str], _loading: tuple[Path, ...] = ()) -> 
     for key in ("datasets", "models"):
         if not grid.get(key):
             raise ValueError(f"{path}: '{key}' must be a non-empty list")
+    for key in ("datasets", "models"):
+        bad = [entry for entry in grid[key] if not isinstance(entry, dict)]
+        if bad:
+            raise ValueError(f"{path}: every entry of '{key}' must be a mapping, got {bad}")
     bases: dict[Path, dict[str, dict[str, Any]]] = {}
     grid["models"] = [_extended(spec, path, bases, (*_loading, path)) for spec in grid["models"]]
     names = [m.get("name") for m in grid["models"]]
