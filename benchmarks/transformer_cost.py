@@ -16,7 +16,6 @@ Writes ``benchmarks/results/transformer_cost.md``.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import time
 import warnings
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.harness.grid import cells, load_grid
+from benchmarks.harness.grid import cells, load_grid, read_rows
 from benchmarks.harness.models import machine, versions
 
 HERE = Path(__file__).resolve().parent
@@ -57,13 +56,8 @@ def seconds_per_window(horizon: int, windows: int, seed: int = 0) -> float:
 
 def windows_per_task(runs: Path) -> dict[tuple[str, int], int]:
     """Test windows per (dataset, horizon), as the grid's rows recorded them."""
-    counts: dict[tuple[str, int], int] = {}
-    if runs.is_file():
-        with runs.open() as fh:
-            for row in csv.DictReader(fh):
-                if row["status"] == "ok" and row["n_test_windows"]:
-                    counts[row["dataset"], int(row["horizon"])] = int(float(row["n_test_windows"]))
-    return counts
+    return {(row["dataset"], int(row["horizon"])): int(float(row["n_test_windows"]))
+            for row in read_rows(runs) if row["status"] == "ok" and row["n_test_windows"]}
 
 
 def main(argv: list[str] | None = None) -> Path:
