@@ -245,16 +245,22 @@ def test_coverage_counts_ok_failed_missing_and_estimates_from_finished_runs():
 
     rows = [row(24, "closed_form", 0, train="36", infer="0.001", windows="3600"),
             row(24, "dln_d2", 0, train="360"), row(24, "dln_d2", 1, train="720"),
-            row(24, "dln_d2", 2, status="error"),
+            row(48, "dln_d2", 0, status="error"),
             row(96, "dln_d2", 0, train="9999"),  # not a cell of this grid: ignored
             row(24, "closed_form", 1, train="1")]  # seed 1 is beyond the model's 'seeds: 1'
     got = {e["model"]: e for e in coverage(grid, rows)}
     cf, dln = got["closed_form"], got["dln_d2"]
     assert (cf["cells"], cf["ok"], cf["failed"], cf["missing"]) == (2, 1, 0, 1)
     assert cf["train_h"] == pytest.approx(0.01) and cf["test_h"] == pytest.approx(0.001)
-    assert cf["missing_h"] == pytest.approx(0.01)
+    # closed_form misses H = 48 only, where nothing has finished: not priced from H = 24
+    assert cf["missing_h"] is None and cf["missing_unknown"] == 1
     assert (dln["cells"], dln["ok"], dln["failed"], dln["missing"]) == (6, 2, 1, 3)
-    assert dln["missing_h"] == pytest.approx(3 * 540 / 3600)  # 3 cells at the median 540 s
+    # H = 24 seed 2 at that horizon's median (540 s); H = 48 seeds 1, 2 have no estimate
+    assert dln["missing_h"] == pytest.approx(540 / 3600) and dln["missing_unknown"] == 2
+    # one finished H = 48 run (train + test forecasting = 30 + 0.01 * 1000 s) prices the other
+    rows.append(row(48, "dln_d2", 1, train="30", infer="0.01", windows="1000"))
+    dln = {e["model"]: e for e in coverage(grid, rows)}["dln_d2"]
+    assert dln["missing_h"] == pytest.approx((540 + 40) / 3600) and dln["missing_unknown"] == 0
     assert coverage(grid, [])[0]["missing_h"] is None  # nothing finished: no estimate
 
 
