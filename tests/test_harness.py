@@ -264,6 +264,16 @@ def test_coverage_counts_ok_failed_missing_and_estimates_from_finished_runs():
     assert coverage(grid, [])[0]["missing_h"] is None  # nothing finished: no estimate
 
 
+def test_report_numbers_keep_four_decimals_and_show_blown_up_errors_compactly():
+    from benchmarks.harness.report import _fmt
+
+    assert _fmt(0.17453, float("nan"), bold=False) == "0.1745"
+    assert _fmt(0.2, 0.00123, bold=True) == "**0.2000 ± 0.0012**"
+    # a depth flow that diverged without reaching inf (weather, lr 3) scored 2.97e20
+    assert _fmt(2.968776e20, float("nan"), bold=False) == "2.97e+20"
+    assert _fmt(1.5e5, 2.0e5, bold=False) == "1.5e+05 ± 2e+05"
+
+
 def test_overview_picks_the_best_of_each_kind():
     from benchmarks.harness.report import overview
 

@@ -66,8 +66,13 @@ def aggregate(rows: list[dict[str, str]], models: list[str] | None = None) -> li
     return sorted(out, key=lambda a: (a["dataset"], a["horizon"], a["order"]))
 
 
+def _num(x: float) -> str:
+    """Four decimals, or three significant digits for a blown-up error (a finite divergence)."""
+    return f"{x:.3g}" if abs(x) >= 1e4 else f"{x:.4f}"
+
+
 def _fmt(mean: float, std: float, bold: bool) -> str:
-    text = f"{mean:.4f}" + ("" if math.isnan(std) else f" ± {std:.4f}")
+    text = _num(mean) + ("" if math.isnan(std) else f" ± {_num(std)}")
     return f"**{text}**" if bold else text
 
 
