@@ -274,6 +274,26 @@ def test_report_numbers_keep_four_decimals_and_show_blown_up_errors_compactly():
     assert _fmt(1.5e5, 2.0e5, bold=False) == "1.5e+05 ± 2e+05"
 
 
+def test_figures_draw_a_blown_up_run_at_the_top_edge_without_flattening_the_rest():
+    from benchmarks.harness.figures import accuracy_vs_time, mse_vs_depth
+
+    def agg(model, family, depth, mse, train=10.0):
+        return {"dataset": "D", "horizon": 96, "model": model, "family": family, "depth": depth,
+                "mse": mse, "mse_std": float("nan"), "train_seconds": train}
+
+    rows = [agg("closed_form", "closed_form", "", 0.17), agg("dln_d1", "dln", "1", 0.175),
+            agg("dln_d4", "dln", "4", 0.174), agg("dln_flow_1", "dln_flow", "1", 2.97e20),
+            agg("dln_flow_inf", "dln_flow", "inf", 0.18)]
+    for fig in (mse_vs_depth(rows, "D"), accuracy_vs_time(rows, "D")):
+        ax = fig.axes[0]
+        assert ax.get_ylim()[1] < 2.0  # the others stay readable
+        labels = [t.get_text() for t in ax.texts]
+        assert any(t == "2.97e+20 (off scale)" for t in labels), labels
+    ordinary = [r for r in rows if r["model"] != "dln_flow_1"]
+    ax = mse_vs_depth(ordinary, "D").axes[0]
+    assert not any("off scale" in t.get_text() for t in ax.texts)
+
+
 def test_overview_picks_the_best_of_each_kind():
     from benchmarks.harness.report import overview
 

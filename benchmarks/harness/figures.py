@@ -3,9 +3,37 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 INF_X = 1e4  # where depth 'inf' (the N = infinity flow) is drawn
+OFF_SCALE = 10.0  # a point above this many times the panel's median MSE is drawn at the top edge
+
+
+def _cap(values: list[float]) -> float | None:
+    """The panel's y ceiling when a blown-up run (a finite divergence) would flatten the rest.
+
+    A depth flow that diverged without reaching inf scored 2.97e20 on weather; drawn as is, it
+    squashes every other point onto one line. Such points are drawn at the cap, marked and
+    labelled with their value instead.
+    """
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    cap = OFF_SCALE * statistics.median(finite)
+    return cap if max(finite) > cap else None
+
+
+def _mark_off_scale(ax, points: list[tuple[float, float]], cap: float | None) -> None:
+    """Draw ``(x, y)`` points above ``cap`` at the cap with their value, and cut the axis there."""
+    if cap is None:
+        return
+    for x, y in points:
+        if y > cap:
+            ax.scatter([x], [cap], marker="^", color="k", zorder=5)
+            ax.annotate(f"{y:.3g} (off scale)", (x, cap), fontsize=6, ha="center",
+                        va="top", xytext=(0, -6), textcoords="offset points")
+    ax.set_ylim(top=cap * 1.05)
 
 
 def _depth(value: str) -> float:
@@ -34,14 +62,19 @@ def mse_vs_depth(rows: list[dict[str, Any]], dataset: str):
     styles = dict(zip(closed, ["--", ":", "-."] * len(closed), strict=False))
     fig, axes = _panels(horizons)
     for ax, h in zip(axes, horizons, strict=True):
+        cap = _cap([a["mse"] for a in rows if a["horizon"] == h
+                    and (a in dln or a["family"] == "closed_form")])
         for family in families:
             pts = sorted((_depth(a["depth"]), a["mse"], a["mse_std"]) for a in dln
                          if a["family"] == family and a["horizon"] == h)
             if pts:
                 xs, ys, es = zip(*pts, strict=True)
-                es = [0 if math.isnan(e) else e for e in es]
-                ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=family,
+                shown = [y if cap is None else min(y, cap) for y in ys]
+                es = [0 if math.isnan(e) or y != s else e for e, y, s in zip(es, ys, shown,
+                                                                             strict=True)]
+                ax.errorbar(xs, shown, yerr=es, marker="o", capsize=3, label=family,
                             color=colors[family])
+                _mark_off_scale(ax, list(zip(xs, ys, strict=True)), cap)
         for a in rows:
             if a["horizon"] == h and a["family"] == "closed_form":
                 ax.axhline(a["mse"], ls=styles[a["model"]], color="k", lw=1, label=a["model"])
@@ -65,11 +98,18 @@ def accuracy_vs_time(rows: list[dict[str, Any]], dataset: str):
     horizons = sorted({a["horizon"] for a in rows})
     fig, axes = _panels(horizons)
     for ax, h in zip(axes, horizons, strict=True):
-        for a in (a for a in rows if a["horizon"] == h and a["family"] != "naive"):
+        shown = [a for a in rows if a["horizon"] == h and a["family"] != "naive"]
+        cap = _cap([a["mse"] for a in shown])
+        for a in shown:
             marker = "o" if a["family"].startswith("dln") else ("s" if a["family"] in (
                 "linear", "closed_form") else "^")
-            ax.scatter(max(a["train_seconds"], 1e-2), a["mse"], marker=marker)
-            ax.annotate(a["model"], (max(a["train_seconds"], 1e-2), a["mse"]), fontsize=6)
+            x, y = max(a["train_seconds"], 1e-2), a["mse"]
+            if cap is not None and y > cap:
+                _mark_off_scale(ax, [(x, y)], cap)
+                y = cap
+            else:
+                ax.scatter(x, y, marker=marker)
+            ax.annotate(a["model"], (x, y), fontsize=6)
         ax.set_xscale("log")
         ax.set_title(f"{dataset} H={h} (o DLN, s linear, ^ nonlinear)")
         ax.set_xlabel("training seconds")
