@@ -58,25 +58,25 @@ def mse_vs_depth(rows: list[dict[str, Any]], dataset: str):
     horizons = sorted({a["horizon"] for a in rows})
     families = sorted({a["family"] for a in dln})
     colors = {family: f"C{i}" for i, family in enumerate(families)}  # same colour in every panel
-    closed = sorted({a["model"] for a in rows if a["family"] == "closed_form"})
+    closed_rows = [a for a in rows if a["family"] == "closed_form"]
+    closed = sorted({a["model"] for a in closed_rows})
     styles = dict(zip(closed, ["--", ":", "-."] * len(closed), strict=False))
     fig, axes = _panels(horizons)
     for ax, h in zip(axes, horizons, strict=True):
-        cap = _cap([a["mse"] for a in rows if a["horizon"] == h
-                    and (a in dln or a["family"] == "closed_form")])
+        cap = _cap([a["mse"] for a in dln + closed_rows if a["horizon"] == h])
         for family in families:
             pts = sorted((_depth(a["depth"]), a["mse"], a["mse_std"]) for a in dln
                          if a["family"] == family and a["horizon"] == h)
             if pts:
                 xs, ys, es = zip(*pts, strict=True)
-                shown = [y if cap is None else min(y, cap) for y in ys]
-                es = [0 if math.isnan(e) or y != s else e for e, y, s in zip(es, ys, shown,
-                                                                             strict=True)]
+                off = [cap is not None and y > cap for y in ys]
+                shown = [cap if o else y for y, o in zip(ys, off, strict=True)]
+                es = [0 if o or math.isnan(e) else e for e, o in zip(es, off, strict=True)]
                 ax.errorbar(xs, shown, yerr=es, marker="o", capsize=3, label=family,
                             color=colors[family])
                 _mark_off_scale(ax, list(zip(xs, ys, strict=True)), cap)
-        for a in rows:
-            if a["horizon"] == h and a["family"] == "closed_form":
+        for a in closed_rows:
+            if a["horizon"] == h:
                 ax.axhline(a["mse"], ls=styles[a["model"]], color="k", lw=1, label=a["model"])
         ax.set_xscale("log")
         ax.set_title(f"{dataset} H={h}")
