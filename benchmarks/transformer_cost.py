@@ -7,7 +7,9 @@ one torch thread, the grid's settings: reversible instance norm, darts defaults 
 the weights do not change the cost) and turns the seconds per window into a lower bound on a
 ``full.yaml`` cell: its validation passes (``max_epochs x limit_val_batches x batch_size``
 windows) plus every test window (the count each dataset's rows record in the grid CSV), the
-teacher-forced training steps not counted.
+teacher-forced training steps not counted. Each horizon is timed twice: darts' own loop and
+the harness's key/value-cached decoder (``benchmarks/harness/adapters/transformer_cache.py``,
+the same forecasts), which the grid's ``darts_transformer`` uses.
 
 Usage: ``python -m benchmarks.transformer_cost [--horizons 96 192 336 720] [--windows 16]``.
 Writes ``benchmarks/results/transformer_cost.md``.
@@ -16,6 +18,7 @@ Writes ``benchmarks/results/transformer_cost.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 import warnings
@@ -34,10 +37,12 @@ OUT = HERE / "results" / "transformer_cost.md"
 L, C = 336, 7
 
 
-def seconds_per_window(horizon: int, windows: int, seed: int = 0) -> float:
+def seconds_per_window(horizon: int, windows: int, seed: int = 0, kv_cache: bool = False) -> float:
     """Wall seconds per window of one batched ``predict(n=horizon)`` over ``windows`` windows."""
     from darts import TimeSeries
     from darts.models import TransformerModel
+
+    from benchmarks.harness.adapters.transformer_cache import kv_cached_decoding
 
     rng = np.random.default_rng(seed)
     train = TimeSeries.from_values(rng.standard_normal((L + horizon + 64, C)).astype(np.float32))
@@ -49,9 +54,10 @@ def seconds_per_window(horizon: int, windows: int, seed: int = 0) -> float:
     model.fit(train, verbose=False)  # one step: predict needs a fitted model, not a good one
     batch = [TimeSeries.from_values(rng.standard_normal((L, C)).astype(np.float32))
              for _ in range(windows)]
-    start = time.perf_counter()
-    model.predict(n=horizon, series=batch, batch_size=windows, verbose=False)
-    return (time.perf_counter() - start) / windows
+    with kv_cached_decoding() if kv_cache else contextlib.nullcontext():
+        start = time.perf_counter()
+        model.predict(n=horizon, series=batch, batch_size=windows, verbose=False)
+        return (time.perf_counter() - start) / windows
 
 
 def windows_per_task(runs: Path) -> dict[tuple[str, int], int]:
@@ -96,18 +102,26 @@ def main(argv: list[str] | None = None) -> Path:
         f"{budget.batch_size} + every test window); training steps not counted. The grid "
         f"stops a cell after {timeout_h:.1f} h. `-`: the grid has no rows for that dataset "
         "at this horizon (national_illness uses H = 24-60).", "",
-        "| H | s / window | " + " | ".join(f"{d} cell, h" for d in datasets) + " |",
-        "|---|---|" + "---|" * len(datasets),
+        "decoder `darts`: darts' own loop (H decoder passes over all steps so far); `kv_cache`: "
+        "the grid's cached decoder, one token per step (same forecasts); `speed-up`: darts' "
+        "seconds over the cache's, measured side by side.", "",
+        "| H | decoder | s / window | speed-up | "
+        + " | ".join(f"{d} cell, h" for d in datasets) + " |",
+        "|---|---|---|---|" + "---|" * len(datasets),
     ]
     for horizon in args.horizons:
-        per_window = seconds_per_window(horizon, args.windows)
-        hours = []
-        for name in datasets:
-            n_test = counts.get((name, horizon))
-            hours.append("-" if n_test is None else
-                         f"{per_window * (val_windows + n_test) / 3600:.2f}")
-        lines.append(f"| {horizon} | {per_window:.3f} | " + " | ".join(hours) + " |")
-        print(lines[-1], flush=True)
+        timed = {name: seconds_per_window(horizon, args.windows, kv_cache=name == "kv_cache")
+                 for name in ("darts", "kv_cache")}
+        for decoder, per_window in timed.items():
+            hours = []
+            for name in datasets:
+                n_test = counts.get((name, horizon))
+                hours.append("-" if n_test is None else
+                             f"{per_window * (val_windows + n_test) / 3600:.2f}")
+            ratio = f"{timed['darts'] / per_window:.1f}x"
+            lines.append(f"| {horizon} | {decoder} | {per_window:.3f} | {ratio} | "
+                         + " | ".join(hours) + " |")
+            print(lines[-1], flush=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
     return args.out

@@ -18,16 +18,21 @@ def test_cell_estimate_is_seconds_per_window_times_validation_plus_test_windows(
         writer.writerow({"dataset": "ETTm1", "horizon": 96, "status": "error",
                          "n_test_windows": ""})
     monkeypatch.setattr(transformer_cost, "RUNS", runs)
-    monkeypatch.setattr(transformer_cost, "seconds_per_window", lambda h, n: 2.0)
+    monkeypatch.setattr(transformer_cost, "seconds_per_window",
+                        lambda h, n, kv_cache: 0.5 if kv_cache else 2.0)
     out = transformer_cost.main(["--horizons", "96", "--out", str(tmp_path / "cost.md")])
-    row = next(line for line in out.read_text().splitlines() if line.startswith("| 96 |"))
+    text = out.read_text().splitlines()
+    darts_row = next(line for line in text if line.startswith("| 96 | darts |"))
+    cached_row = next(line for line in text if line.startswith("| 96 | kv_cache |"))
     # full.yaml: 3 epochs x 10 validation batches x 32 windows = 960, then 1,000 test windows
-    assert row.split(" | ")[1:3] == ["2.000", f"{2.0 * (960 + 1000) / 3600:.2f}"]
-    assert row.split(" | ")[3] == "-"  # ETTm1 has no ok row at H = 96 in this CSV
+    assert darts_row.split(" | ")[2:5] == ["2.000", "1.0x", f"{2.0 * (960 + 1000) / 3600:.2f}"]
+    assert cached_row.split(" | ")[2:5] == ["0.500", "4.0x", f"{0.5 * (960 + 1000) / 3600:.2f}"]
+    assert darts_row.split(" | ")[5] == "-"  # ETTm1 has no ok row at H = 96 in this CSV
 
 
-def test_predict_of_a_real_darts_transformer_is_timed():
-    assert transformer_cost.seconds_per_window(horizon=4, windows=2) > 0
+@pytest.mark.parametrize("kv_cache", [False, True])
+def test_predict_of_a_real_darts_transformer_is_timed(kv_cache):
+    assert transformer_cost.seconds_per_window(horizon=4, windows=2, kv_cache=kv_cache) > 0
 
 
 @pytest.mark.parametrize("argv", [["--windows", "0"], ["--horizons", "0"]])
