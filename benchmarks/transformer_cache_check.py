@@ -3,7 +3,8 @@
 Fits darts' ``TransformerModel`` (RIN, the harness's darts adapter) three times on ETTh1,
 L = 336, H = 96, seed 2024, with a short budget: twice with darts' own autoregressive loop and
 once through ``benchmarks/harness/adapters/transformer_cache.py``, then compares the trained
-weights and the forecasts of the first 64 test windows. Results: ``results/harness/kv_cache_check.md``.
+weights and the forecasts of the first 64 test windows.
+Results: ``benchmarks/results/harness/kv_cache_check.md``.
 
 Usage: ``LIGHTNING_DLN_DATA=../shared/data python -m benchmarks.transformer_cache_check``.
 """
