@@ -461,3 +461,21 @@ def test_ridge_path_picks_the_harness_closed_form_on_validation(tmp_path, ltsf_d
     assert picked["test_mse"] == pytest.approx(cell["mse"], rel=1e-9)
     assert f"| ETTh1 | 24 | {picked['alpha']:g} | {cell['mse']:.4f} |" in out.read_text()
     assert out.with_suffix(".csv").is_file()
+
+
+def test_a_models_cell_timeout_beats_the_grids(tmp_path, monkeypatch):
+    from benchmarks.harness import grid as grid_module
+
+    seen = {}
+
+    def fake_isolated(cell, data_dir, timeout, threads):
+        seen[cell.spec["name"]] = timeout
+        return {"status": "timeout", "error": "fake"}
+
+    monkeypatch.setattr(grid_module, "execute_isolated", fake_isolated)
+    models = [dict(TINY["models"][0]), dict(TINY["models"][1], seeds=1, cell_timeout_s=99)]
+    spec = dict(TINY, isolate=True, cell_timeout_s=7, models=models)
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    grid_module.run_grid(load_grid(path), tmp_path / "out", None, progress=False)
+    assert seen == {"closed_form": 7, "dln_d2": 99}

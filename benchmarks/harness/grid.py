@@ -317,7 +317,9 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
     for cell in bar:
         bar.set_postfix_str(f"{cell.dataset} H={cell.horizon} {cell.spec['name']} s{cell.seed}")
         if isolate:
-            result = execute_isolated(cell, data_dir, grid.get("cell_timeout_s"), threads)
+            # a model's own cell_timeout_s beats the grid's (the Transformer's long horizons)
+            timeout = cell.spec.get("cell_timeout_s", grid.get("cell_timeout_s"))
+            result = execute_isolated(cell, data_dir, timeout, threads)
         else:
             result = execute(cell, data_dir)
         row = {**meta, "dataset": cell.dataset, "lookback": cell.lookback,
