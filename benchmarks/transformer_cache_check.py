@@ -6,11 +6,13 @@ once through ``benchmarks/harness/adapters/transformer_cache.py``, then compares
 weights and the forecasts of the first 64 test windows.
 Results: ``benchmarks/results/harness/kv_cache_check.md``.
 
-Usage: ``LIGHTNING_DLN_DATA=../shared/data python -m benchmarks.transformer_cache_check``.
+Usage: ``LIGHTNING_DLN_DATA=../shared/data python -m benchmarks.transformer_cache_check
+[--horizon 96]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import tempfile
 import warnings
@@ -23,13 +25,18 @@ from benchmarks.harness.models import Budget
 from benchmarks.harness.task import Task
 
 
-def main() -> dict[str, tuple[float, bool]]:
+def main(argv: list[str] | None = None) -> dict[str, tuple[float, bool]]:
     """Max forecast difference and weight equality of each fit against the first."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transformer_cache_check")
+    parser.add_argument("--horizon", type=int, default=96)
+    args = parser.parse_args(argv)
+    if args.horizon < 1:
+        raise ValueError(f"--horizon must be >= 1, got {args.horizon}")
     warnings.filterwarnings("ignore")
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "darts"):
         logging.getLogger(name).setLevel(logging.ERROR)
     torch.set_num_threads(1)
-    task = Task("ETTh1", 336, 96, None)
+    task = Task("ETTh1", 336, args.horizon, None)
     budget = Budget(max_epochs=3, patience=3, batch_size=32, limit_train_batches=15,
                     limit_val_batches=3)
     spec = {"name": "darts_transformer", "cls": "TransformerModel", "lr": 1e-3,
@@ -48,7 +55,7 @@ def main() -> dict[str, tuple[float, bool]]:
         pred, weights = fits[label]
         same = all(torch.equal(a, b) for a, b in zip(weights, ref_weights, strict=True))
         out[label] = (float(np.abs(pred - ref_pred).max()), same)
-        print(f"{label}: max |forecast - darts| = {out[label][0]:.3g}, "
+        print(f"H={args.horizon} {label}: max |forecast - darts| = {out[label][0]:.3g}, "
               f"weights bit-identical: {same}")
     return out
 
