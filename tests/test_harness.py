@@ -105,7 +105,7 @@ def test_grid_expansion_and_budget_overrides(tmp_path):
         load_grid(path)
 
 
-def test_cells_filter_by_model_dataset_horizon_and_reject_unknown_names(tmp_path):
+def test_cells_filter_by_model_dataset_horizon_seed_and_reject_unknown_names(tmp_path):
     grid = dict(TINY, datasets=[{"name": "ETTh1", "horizons": [24, 48]},
                                 {"name": "ETTm1", "horizons": [24]}])
     path = tmp_path / "g.yaml"
@@ -116,8 +116,13 @@ def test_cells_filter_by_model_dataset_horizon_and_reject_unknown_names(tmp_path
     assert [c.key for c in picked] == [("ETTh1", "48", "dln_d2", "0"),
                                        ("ETTh1", "48", "dln_d2", "1")]
     assert {c.dataset for c in cells(loaded, horizons=[24])} == {"ETTh1", "ETTm1"}
+    # a later seed leaves the one-seed closed form out; the learned model keeps that seed only
+    assert [c.key for c in cells(loaded, datasets=["ETTm1"], seeds=[1])] == [
+        ("ETTm1", "24", "dln_d2", "1")]
+    assert len(cells(loaded, seeds=[0])) == 6  # 3 pairs x (closed form + dln_d2 seed 0)
     for kwargs, match in [({"models": ["dln_d3"]}, r"models=\['dln_d3'\]"),
                           ({"datasets": ["ETTh2"]}, "datasets"),
+                          ({"seeds": [7]}, r"seeds=\[7\].*\[0, 1\]"),
                           ({"horizons": [96]}, r"horizons=\[96\].*\[24, 48\]")]:
         with pytest.raises(ValueError, match=match):
             cells(loaded, **kwargs)
@@ -479,3 +484,22 @@ def test_a_models_cell_timeout_beats_the_grids(tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump(spec))
     grid_module.run_grid(load_grid(path), tmp_path / "out", None, progress=False)
     assert seen == {"closed_form": 7, "dln_d2": 99}
+
+
+def test_cli_seeds_runs_only_those_seeds(tmp_path, monkeypatch):
+    from benchmarks.harness import grid as grid_module
+
+    ran = []
+
+    def fake_isolated(cell, data_dir, timeout, threads):
+        ran.append((cell.spec["name"], cell.seed))
+        return {"status": "timeout", "error": "fake"}
+
+    monkeypatch.setattr(grid_module, "execute_isolated", fake_isolated)
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(dict(TINY, isolate=True, seeds=[0, 1, 2])))
+    out = tmp_path / "out"
+    main(["--grid", str(path), "--out", str(out), "--seeds", "2", "1", "--no-progress"])
+    assert ran == [("dln_d2", 1), ("dln_d2", 2)]  # grid order; the one-seed closed form left out
+    with pytest.raises(ValueError, match=r"seeds=\[5\]"):
+        main(["--grid", str(path), "--out", str(out), "--seeds", "5", "--no-progress"])

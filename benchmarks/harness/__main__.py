@@ -6,8 +6,8 @@ Re-running the same command resumes: recorded cells are skipped. ``--report-only
 the figures from the CSV. ``--merge A.csv B.csv`` folds
 the runs CSVs of other processes or machines into ``<out>/runs.csv`` first (one row per
 dataset/horizon/model/seed: an ok row beats a failed one, the later run beats the earlier), so
-a grid can be split with ``--models``/``--datasets``/``--horizons`` over several
-``--out`` folders.
+a grid can be split with ``--models``/``--datasets``/``--horizons``/``--seeds`` over
+several ``--out`` folders.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", nargs="*", help="run only these model names")
     parser.add_argument("--datasets", nargs="*", help="run only these datasets")
     parser.add_argument("--horizons", nargs="*", type=int, help="run only these horizons")
+    parser.add_argument("--seeds", nargs="*", type=int,
+                        help="run only these seeds (exact models have only the grid's first)")
     parser.add_argument("--retry-errors", action="store_true", help="re-run failed cells")
     parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="one spawned process per cell (default: the grid's 'isolate')")
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     if not args.report_only:
         csv_path = run_grid(grid, args.out, args.data_dir, args.models, args.datasets,
                             args.retry_errors, args.isolate, progress=not args.no_progress,
-                            after_cell=tables, horizons=args.horizons)
+                            after_cell=tables, horizons=args.horizons,
+                            seeds=args.seeds)
     paths = write_report(csv_path, args.out, title, notes, models=order)
     return [*paths, write_coverage(grid, csv_path, args.out, f"grid '{name}'")]
 

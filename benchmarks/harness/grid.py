@@ -121,8 +121,10 @@ def _extended(spec: dict[str, Any], path: Path, bases: dict[Path, dict[str, dict
 
 
 def cells(grid: dict[str, Any], models: list[str] | None = None,
-          datasets: list[str] | None = None, horizons: list[int] | None = None) -> list[Cell]:
-    """Expand a grid into cells, filtered by model, dataset and horizon, in the grid's ``order``.
+          datasets: list[str] | None = None, horizons: list[int] | None = None,
+          seeds: list[int] | None = None) -> list[Cell]:
+    """Expand a grid into cells, filtered by model, dataset, horizon and seed, in the grid's
+    ``order``.
 
     ``order`` is a permutation of ``(dataset, horizon, model, seed)`` (the default): the first
     key varies slowest; datasets, horizons, models and seeds keep their order in the file. A
@@ -135,8 +137,9 @@ def cells(grid: dict[str, Any], models: list[str] | None = None,
     _check_filter("datasets", datasets, [d["name"] for d in grid["datasets"]])
     _check_filter("horizons", horizons,
                   sorted({int(h) for d in grid["datasets"] for h in d["horizons"]}))
+    grid_seeds = [int(s) for s in grid.get("seeds", [2024])]
+    _check_filter("seeds", seeds, grid_seeds)
     out = []
-    seeds = list(grid.get("seeds", [2024]))
     for ds in grid["datasets"]:
         if datasets and ds["name"] not in datasets:
             continue
@@ -154,10 +157,14 @@ def cells(grid: dict[str, Any], models: list[str] | None = None,
                           **spec.get("budget", {}),
                           **grid.get("budget_by_dataset", {}).get(ds["name"], {}),
                           **spec.get("budget_by_dataset", {}).get(ds["name"], {})}
-                for seed in seeds[: int(spec.get("seeds", len(seeds)))]:
+                # a model's own seed count takes the grid's first seeds (one for exact models),
+                # so a seed filter naming a later seed leaves those models out
+                for seed in grid_seeds[: int(spec.get("seeds", len(grid_seeds)))]:
+                    if seeds and seed not in seeds:
+                        continue
                     out.append(Cell(ds["name"], lookback, int(horizon), spec, int(seed),
                                     Budget.from_dict(budget)))
-    rank = {"dataset": [d["name"] for d in grid["datasets"]], "seed": seeds,
+    rank = {"dataset": [d["name"] for d in grid["datasets"]], "seed": grid_seeds,
             "model": [m["name"] for m in grid["models"]]}
 
     def position(cell: Cell) -> tuple[int, ...]:
@@ -292,7 +299,7 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
              models: list[str] | None = None, datasets: list[str] | None = None,
              retry_errors: bool = False, isolate: bool | None = None,
              progress: bool = True, after_cell: Callable[[Path], None] | None = None,
-             horizons: list[int] | None = None) -> Path:
+             horizons: list[int] | None = None, seeds: list[int] | None = None) -> Path:
     """Run every cell not yet recorded in ``out/runs.csv``; returns the CSV path.
 
     ``after_cell(csv_path)`` is called after every appended row (e.g. to refresh the tables).
@@ -301,7 +308,7 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
     csv_path = out / "runs.csv"
     done_status = {"ok"} if retry_errors else {"ok", "error", "timeout"}
     done = {tuple(r[k] for k in KEY) for r in read_rows(csv_path) if r["status"] in done_status}
-    todo = [c for c in cells(grid, models, datasets, horizons) if c.key not in done]
+    todo = [c for c in cells(grid, models, datasets, horizons, seeds) if c.key not in done]
     isolate = grid.get("isolate", False) if isolate is None else isolate
     threads = grid.get("threads")  # torch threads per cell (1 avoids OpenMP stalls under load)
     if threads and not isolate:
