@@ -162,7 +162,7 @@ def cells(grid: dict[str, Any], models: list[str] | None = None,
                 for seed in grid_seeds[: int(spec.get("seeds", len(grid_seeds)))]:
                     if seeds and seed not in seeds:
                         continue
-                    out.append(Cell(ds["name"], lookback, int(horizon), spec, int(seed),
+                    out.append(Cell(ds["name"], lookback, int(horizon), spec, seed,
                                     Budget.from_dict(budget)))
     rank = {"dataset": [d["name"] for d in grid["datasets"]], "seed": grid_seeds,
             "model": [m["name"] for m in grid["models"]]}
