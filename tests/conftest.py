@@ -6,14 +6,16 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Resolved at import (collection, from the invocation folder): several tests chdir into
+# tmp_path, and a relative LIGHTNING_DLN_DATA resolved after that would miss the data.
+_ENV_DATA = os.environ.get("LIGHTNING_DLN_DATA")
+DATA_DIR = (Path(_ENV_DATA) if _ENV_DATA else SHARED_DATA).resolve()
 
 
 @pytest.fixture(scope="session")
 def ltsf_dir() -> Path:
     """The folder holding ETTh1.csv etc.; skips the test when it is not on this machine."""
-    env = os.environ.get("LIGHTNING_DLN_DATA")
-    # Resolved now: several tests chdir into tmp_path, which would break a relative path.
-    folder = (Path(env) if env else SHARED_DATA).resolve()
+    folder = DATA_DIR
     if not (folder / "ETTh1.csv").is_file():
         pytest.skip(f"real LTSF CSVs not found in {folder} (set LIGHTNING_DLN_DATA)")
     return folder

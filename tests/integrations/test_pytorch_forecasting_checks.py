@@ -16,6 +16,10 @@ from pytorch_forecasting.utils import check_estimator, parametrize_with_checks  
 from lightning_dln.integrations.pytorch_forecasting import DeepLinear, DeepLinear_pkg  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+# Resolved at import, before the autouse fixture below chdirs into tmp_path: a relative
+# LIGHTNING_DLN_DATA (e.g. ../shared/data) would otherwise point inside tmp_path and skip.
+_ENV_DATA = os.environ.get("LIGHTNING_DLN_DATA")
+DATA_DIR = (Path(_ENV_DATA) if _ENV_DATA else SHARED_DATA).resolve()
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +49,7 @@ def stallion(monkeypatch):
     """p-f's Stallion data read from ../shared/data (or LIGHTNING_DLN_DATA), never downloaded."""
     import pytorch_forecasting.data.examples as examples
 
-    env = os.environ.get("LIGHTNING_DLN_DATA")
-    folder = Path(env) if env else SHARED_DATA
+    folder = DATA_DIR
     if not (folder / "stallion.parquet").is_file():
         pytest.skip(f"stallion.parquet not found in {folder} (set LIGHTNING_DLN_DATA)")
     monkeypatch.setattr(examples, "DATA_PATH", folder)
