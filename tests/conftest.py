@@ -13,9 +13,15 @@ DATA_DIR = (Path(_ENV_DATA) if _ENV_DATA else SHARED_DATA).resolve()
 
 
 @pytest.fixture(scope="session")
-def ltsf_dir() -> Path:
+def data_dir() -> Path:
+    """The real-data folder (``LIGHTNING_DLN_DATA`` or ``../shared/data``), absolute."""
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def ltsf_dir(data_dir: Path) -> Path:
     """The folder holding ETTh1.csv etc.; skips the test when it is not on this machine."""
-    folder = DATA_DIR
+    folder = data_dir
     if not (folder / "ETTh1.csv").is_file():
         pytest.skip(f"real LTSF CSVs not found in {folder} (set LIGHTNING_DLN_DATA)")
     return folder

@@ -1,8 +1,5 @@
 """pytorch-forecasting's own conformance suite on DeepLinear, and the Stallion tutorial data."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("pytorch_forecasting")
@@ -14,12 +11,6 @@ from pytorch_forecasting.data import GroupNormalizer  # noqa: E402
 from pytorch_forecasting.utils import check_estimator, parametrize_with_checks  # noqa: E402
 
 from lightning_dln.integrations.pytorch_forecasting import DeepLinear, DeepLinear_pkg  # noqa: E402
-
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-# Resolved at import, before the autouse fixture below chdirs into tmp_path: a relative
-# LIGHTNING_DLN_DATA (e.g. ../shared/data) would otherwise point inside tmp_path and skip.
-_ENV_DATA = os.environ.get("LIGHTNING_DLN_DATA")
-DATA_DIR = (Path(_ENV_DATA) if _ENV_DATA else SHARED_DATA).resolve()
 
 
 @pytest.fixture(autouse=True)
@@ -45,11 +36,11 @@ def test_pkg_is_linked_with_honest_tags():
 
 
 @pytest.fixture
-def stallion(monkeypatch):
+def stallion(monkeypatch, data_dir):
     """p-f's Stallion data read from ../shared/data (or LIGHTNING_DLN_DATA), never downloaded."""
     import pytorch_forecasting.data.examples as examples
 
-    folder = DATA_DIR
+    folder = data_dir
     if not (folder / "stallion.parquet").is_file():
         pytest.skip(f"stallion.parquet not found in {folder} (set LIGHTNING_DLN_DATA)")
     monkeypatch.setattr(examples, "DATA_PATH", folder)
