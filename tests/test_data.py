@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,15 +22,6 @@ ETTH1_COLUMNS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
 def _no_env(monkeypatch):
     """Each test controls LIGHTNING_DLN_DATA itself."""
     monkeypatch.delenv(ENV_VAR, raising=False)
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    env = os.environ.get(ENV_VAR)
-    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not (folder / "ETTh1.csv").is_file():
-        pytest.skip(f"real LTSF CSVs not found in {folder} (set {ENV_VAR})")
-    return folder
 
 
 def write_csv(folder: Path, name: str = "synth", n_rows: int = 100, n_channels: int = 3) -> Path:
@@ -83,8 +73,8 @@ def test_unknown_split_is_rejected():
 
 
 @pytest.fixture(scope="module")
-def etth1(data_dir) -> LTSFDataModule:
-    dm = LTSFDataModule("ETTh1", path=str(data_dir), lookback=336, horizon=96, eval_batch_size=100)
+def etth1(ltsf_dir) -> LTSFDataModule:
+    dm = LTSFDataModule("ETTh1", path=str(ltsf_dir), lookback=336, horizon=96, eval_batch_size=100)
     dm.setup("fit")
     return dm
 
@@ -123,8 +113,8 @@ def test_test_loader_yields_every_window_once_in_order(etth1):
 
 
 @pytest.mark.parametrize("name", ["ETTh1", "ETTm1", "weather", "exchange_rate", "national_illness"])
-def test_real_csvs_load(data_dir, name):
-    frame = load_dataset(name, data_dir)
+def test_real_csvs_load(ltsf_dir, name):
+    frame = load_dataset(name, ltsf_dir)
     assert frame.columns[0] == "date" and frame.columns[-1] == "OT"
     assert frame.shape[1] - 1 == KNOWN_DATASETS[name].n_channels
     assert pd.api.types.is_datetime64_any_dtype(frame["date"])

@@ -40,10 +40,9 @@ def stallion(monkeypatch, data_dir):
     """p-f's Stallion data read from ../shared/data (or LIGHTNING_DLN_DATA), never downloaded."""
     import pytorch_forecasting.data.examples as examples
 
-    folder = data_dir
-    if not (folder / "stallion.parquet").is_file():
-        pytest.skip(f"stallion.parquet not found in {folder} (set LIGHTNING_DLN_DATA)")
-    monkeypatch.setattr(examples, "DATA_PATH", folder)
+    if not (data_dir / "stallion.parquet").is_file():
+        pytest.skip(f"stallion.parquet not found in {data_dir} (set LIGHTNING_DLN_DATA)")
+    monkeypatch.setattr(examples, "DATA_PATH", data_dir)
     return examples.get_stallion_data()
 
 
