@@ -144,13 +144,20 @@ def detect_stages(
             invalid thresholds.
 
     """
-    h = torch.as_tensor(history, dtype=torch.float64)
+    try:
+        h = torch.as_tensor(history, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:  # ragged, None or non-numeric entries
+        raise ValueError(
+            f"history must be a sequence of numbers (T,) or a (T, r) table of them: {err}"
+        ) from err
     if h.ndim not in (1, 2) or h.shape[0] < 2:
         raise ValueError(
             f"history must have shape (T,) or (T, r) with T >= 2, got {tuple(h.shape)}"
         )
     if not bool(torch.isfinite(h).all()):
         raise ValueError("history must be finite (no NaN or inf)")
+    if h.ndim == 2 and bool((h < 0).any()):
+        raise ValueError("history of shape (T, r) must hold non-negative singular values")
     jump = check_positive("min_jump", min_jump)
     tol = check_positive("plateau_tol", plateau_tol, allow_zero=True)
     e = effective_rank(h, is_spectrum=True) if h.ndim == 2 else h  # (T,)

@@ -115,3 +115,8 @@ def test_detect_stages_invalid():
         detect_stages([1.0, 2.0, 3.0], window=0)
     with pytest.raises(ValueError, match="min_jump"):
         detect_stages([1.0, 2.0, 3.0], min_jump=-1)
+    with pytest.raises(ValueError, match="history of shape .* non-negative"):
+        detect_stages([[1.0, -0.5], [1.0, 0.5]])  # a spectrum history, not a rank history
+    for not_numbers in (["a", "b"], [[1.0, 2.0], [3.0]], [1.0, None]):
+        with pytest.raises(ValueError, match="history must be a sequence of numbers"):
+            detect_stages(not_numbers)
