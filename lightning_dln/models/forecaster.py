@@ -27,6 +27,9 @@ from lightning_dln.models.stack import DeepLinear
 
 def pooling_matrix(lookback: int, scale: int) -> Tensor:
     """``(L // s, L)`` matrix averaging non-overlapping blocks of ``s`` steps, end-aligned."""
+    for name, value in (("lookback", lookback), ("scale", scale)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if scale > lookback:
         raise ValueError(f"every scale must be <= lookback={lookback}, got {scale}")
     n = lookback // scale

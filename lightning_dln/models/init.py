@@ -7,12 +7,36 @@ The balanced construction is THEORY.md section 1 (Arora, Cohen, Hazan 2018).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from lightning_dln.theory.balance import balanced_factors
 
 INITS = ("balanced", "orthogonal", "identity_residual", "small")
+
+
+def _check_dims(dims: object) -> list[int]:
+    """``dims`` must be ``[in, d_1, ..., out]``: at least two integer widths, each >= 1."""
+    if (not isinstance(dims, (list, tuple)) or len(dims) < 2
+            or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims)):
+        raise ValueError(f"dims must be a list [in, d_1, ..., out] of at least two integers "
+                         f">= 1, got {dims!r}")
+    return list(dims)
+
+
+def _check_target(target: object, groups: int | None = None) -> Tensor:
+    """``target`` must be a finite real ``(G, m, n)`` tensor (``G == groups`` if given)."""
+    if (not isinstance(target, Tensor) or target.ndim != 3 or target.is_complex()
+            or target.dtype == torch.bool):
+        shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
+        raise ValueError(f"target must be a real (G, out, in) tensor, got {shape}")
+    if groups is not None and target.shape[0] != groups:
+        raise ValueError(f"target must hold groups={groups} matrices, got {target.shape[0]}")
+    if not bool(torch.isfinite(target).all()):
+        raise ValueError("target must be finite (no NaN or inf entries)")
+    return target
 
 
 def semi_orthogonal(groups: int, rows: int, cols: int, identity: bool = False) -> Tensor:
@@ -55,7 +79,8 @@ def balanced_from_target(
             ``min(dims)`` of them at most).
 
     """
-    groups, m, n = target.shape
+    dims = _check_dims(dims)
+    groups, m, n = _check_target(target).shape
     if dims[0] != n or dims[-1] != m:
         raise ValueError(f"dims must start with {n} and end with {m}, got {dims}")
     depth = len(dims) - 1
@@ -105,6 +130,16 @@ def init_matrices(
         identity_basis: use identity instead of random orthonormal bases (diagonal factors).
 
     """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    dims = _check_dims(dims)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"groups must be an integer >= 1, got {groups!r}")
+    if (isinstance(scale, bool) or not isinstance(scale, (int, float))
+            or not math.isfinite(scale) or scale <= 0):
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+    if target is not None:
+        _check_target(target, groups)
     depth = len(dims) - 1
     if init == "balanced":
         if target is None:

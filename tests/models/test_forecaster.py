@@ -91,6 +91,10 @@ def test_pooling_matrix_averages_end_aligned_blocks():
     pool = pooling_matrix(7, 3)
     x = torch.arange(7.0)
     assert torch.allclose(pool @ x, torch.tensor([2.0, 5.0]))
+    for bad in ({"lookback": 7, "scale": 0}, {"lookback": 0, "scale": 1},
+                {"lookback": 7, "scale": 2.0}, {"lookback": 7, "scale": 8}):
+        with pytest.raises(ValueError, match="lookback|scale"):
+            pooling_matrix(**bad)
 
 
 def test_wrong_channel_count_and_lookback_are_value_errors():

@@ -10,6 +10,7 @@ from lightning_dln.models import (
     LowRankFactor,
     ResidualFactor,
     balanced_from_target,
+    init_matrices,
 )
 
 
@@ -177,6 +178,31 @@ def test_bad_arguments_raise_value_error(kwargs, match):
     args = {"in_features": 6, "out_features": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         DeepLinear(**args)
+
+
+@pytest.mark.parametrize("args, match", [
+    (("xavier", [6, 4], 1, 1.0), "init must be one of"),
+    (("balanced", [6], 1, 1.0), "dims must be a list"), (("small", 6, 1, 1.0), "dims"),
+    (("orthogonal", [6, 0, 4], 1, 1.0), "dims"), (("small", [6, 4], 0, 1.0), "groups"),
+    (("balanced", [6, 4], 1, 0.0), "scale"), (("balanced", [6, 4], 1, float("inf")), "scale"),
+    (("balanced", [6, 4], 1, 1.0, torch.ones(4, 6)), "target must be a real"),
+    (("balanced", [6, 4], 2, 1.0, torch.ones(1, 4, 6)), "groups=2"),
+    (("balanced", [6, 4], 1, 1.0, torch.full((1, 4, 6), float("nan"))), "finite"),
+])
+def test_init_matrices_bad_arguments_are_value_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        init_matrices(*args)
+
+
+@pytest.mark.parametrize("target, dims, match", [
+    (torch.ones(4, 6), [6, 4], "target must be a real"),
+    (torch.full((1, 4, 6), float("nan")), [6, 4], "finite"),
+    (torch.ones(1, 4, 6), 3, "dims must be a list"),
+    (torch.ones(1, 4, 6), [7, 4], "dims must start with 6 and end with 4"),
+])
+def test_balanced_from_target_bad_arguments_are_value_errors(target, dims, match):
+    with pytest.raises(ValueError, match=match):
+        balanced_from_target(target, dims)
 
 
 def test_wrong_input_shape_is_value_error():
