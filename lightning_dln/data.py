@@ -204,8 +204,10 @@ class LTSFDataModule(pl.LightningDataModule):
             batch_size=batch_size,
             eval_batch_size=eval_batch_size,
         )
-        if num_workers < 0:
-            raise ValueError(f"num_workers={num_workers} must be >= 0.")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers={num_workers!r} must be an integer >= 0.")
+        if not isinstance(scale, bool):
+            raise ValueError(f"scale={scale!r} must be True or False.")
         self.save_hyperparameters()
         self.dataset, self.path, self.target, self.scale = dataset, path, target, scale
         self.lookback, self.horizon = lookback, horizon

@@ -78,7 +78,10 @@ def load_forecaster(path: str | Path) -> DLNForecaster:
 
 def load_datamodule(config: str | Path, data_path: str | None = None) -> LTSFDataModule:
     """Build the data module from a LightningCLI YAML's ``data:`` section."""
-    cfg = yaml.safe_load(Path(config).read_text())
+    try:
+        cfg = yaml.safe_load(Path(config).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"config {str(config)!r} is not a readable YAML file: {err}") from err
     data = cfg.get("data") if isinstance(cfg, dict) else None
     if not isinstance(data, dict):
         raise ValueError(f"config {str(config)!r} has no 'data:' section")
@@ -89,9 +92,19 @@ def load_datamodule(config: str | Path, data_path: str | None = None) -> LTSFDat
     return LTSFDataModule(**data)
 
 
+def _check_windows(cf: CollapsedForecaster, x: Tensor, batch_size: object) -> None:
+    """``x`` must hold at least one window of ``cf``; ``batch_size`` must be a positive int."""
+    cf.check_input(x)
+    if len(x) == 0:
+        raise ValueError("x must hold at least one window, got an empty batch")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
 @torch.no_grad()
 def predict_windows(cf: CollapsedForecaster, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Forecasts ``(N, H, C, Q)`` of all windows ``x (N, L, C)`` through the collapsed map."""
+    _check_windows(cf, x, batch_size)
     out = [cf(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
     y = torch.cat(out)
     return y if cf.n_outputs is not None else y.unsqueeze(-1)
@@ -108,6 +121,7 @@ def explain_windows(cf: CollapsedForecaster, x: Tensor, steps: list[int],
 
     """
     sel = check_steps(steps, cf.horizon)
+    _check_windows(cf, x, batch_size)
     mean_abs, err, forecasts = 0.0, x.new_zeros(()), []
     for i in range(0, len(x), batch_size):
         z, out_scale, level = norm_terms(cf, x[i:i + batch_size])  # one normalisation pass
@@ -127,6 +141,9 @@ def time_explain(cf: CollapsedForecaster, x: Tensor, steps: list[int],
 
     One warm-up call each on a few windows first; then ``repeats`` alternating timed runs.
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    _check_windows(cf, x, 1)
     predict_windows(cf, x[:8])
     explain_windows(cf, x[:8], steps)
     times: dict[str, list[float]] = {"predict": [], "explain": []}

@@ -56,6 +56,8 @@ def collapsed(model: Any, dtype: torch.dtype | None = None) -> CollapsedForecast
 
     """
     core = unwrap(model)
+    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+        raise ValueError(f"dtype must be None or a floating torch.dtype, got {dtype!r}")
     if isinstance(core, CollapsedForecaster):
         return core if dtype is None else copy.deepcopy(core).to(dtype)
     if not core.is_linear:
@@ -124,6 +126,11 @@ def attribute(model: Any, x: Tensor, *, steps: Tensor | list[int] | None = None,
     z, out_scale, level = norm_terms(cf, x)
     z0 = None
     if baseline is not None:
+        if not isinstance(baseline, Tensor) or tuple(baseline.shape) not in (
+                tuple(x.shape), tuple(x.shape[1:])) or not bool(torch.isfinite(baseline).all()):
+            shape = tuple(baseline.shape) if isinstance(baseline, Tensor) else type(baseline)
+            raise ValueError(f"baseline must be a finite tensor of shape {tuple(x.shape)} or "
+                             f"{tuple(x.shape[1:])} (windows like x), got {shape}")
         base = baseline.to(x.dtype).expand_as(x).transpose(1, 2)  # (B, C, L)
         loc, scale = _stats(cf, x)
         z0 = base if loc is None else base - loc if scale is None else (base - loc) / scale

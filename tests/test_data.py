@@ -224,6 +224,16 @@ def test_short_series_in_datamodule(tmp_path):
         dm.setup()
 
 
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"num_workers": -1}, "num_workers=-1 must be an integer >= 0"),
+    ({"num_workers": 1.5}, "num_workers=1.5"), ({"scale": "yes"}, "scale='yes' must be True"),
+])
+def test_bad_loader_options_are_value_errors(tmp_path, kwargs, match):
+    path = write_csv(tmp_path, n_rows=50)
+    with pytest.raises(ValueError, match=match):
+        LTSFDataModule("synth", path=str(path), lookback=8, horizon=4, **kwargs)
+
+
 def test_missing_file_names_path(tmp_path):
     missing = tmp_path / "nope.csv"
     with pytest.raises(ValueError, match="path=.*nope.csv"):

@@ -177,6 +177,48 @@ def test_bad_inputs():
         attribute(relu, x.float())
     with pytest.raises(ValueError, match="step"):
         frequency_response(torch.randn(3, 8), step=0)
+    with pytest.raises(ValueError, match="baseline must be a finite tensor of shape"):
+        attribute(model, x, baseline=torch.randn(3))
+    with pytest.raises(ValueError, match="baseline must be a finite"):
+        attribute(model, x, baseline=torch.full((24, 3), float("nan")))
+    with pytest.raises(ValueError, match="dtype must be None or a floating"):
+        collapsed(model, dtype=torch.int64)
+    with pytest.raises(ValueError, match="power must be finite"):
+        dominant_periods(torch.arange(5.0), torch.full((5,), float("nan")))
+    with pytest.raises(ValueError, match="scores must be finite"):
+        top_lags(torch.tensor([1.0, float("nan")]), 1)
+    with pytest.raises(ValueError, match=r"series must be a tensor of shape \(T >= 4,\)"):
+        periodogram(torch.randn(3))
+
+
+def test_periodogram_of_one_series_is_its_single_channel():
+    series = torch.randn(50, dtype=torch.float64)
+    f1, p1 = periodogram(series)
+    f2, p2 = periodogram(series[:, None])
+    assert torch.equal(f1, f2) and p1.shape == (26,) and torch.allclose(p1, p2[:, 0])
+
+
+def test_explain_helpers_bad_inputs(tmp_path):
+    from lightning_dln.explain import (
+        explain_windows,
+        load_datamodule,
+        predict_windows,
+        time_explain,
+    )
+
+    cf = collapsed(_random_model({}, None, {}))
+    x = torch.randn(4, 24, 3, dtype=torch.float64)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            predict_windows(cf, x, batch_size=bad)
+    with pytest.raises(ValueError, match="at least one window"):
+        explain_windows(cf, x[:0], [0])
+    with pytest.raises(ValueError, match="lookback"):
+        predict_windows(cf, x[:, 1:])
+    with pytest.raises(ValueError, match="repeats must be an integer >= 1"):
+        time_explain(cf, x, [0], repeats=0)
+    with pytest.raises(ValueError, match="not a readable YAML file"):
+        load_datamodule(tmp_path / "missing.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -219,6 +219,9 @@ class DeepLinearTimeSeries(_LinearForecaster):
             dtype: accumulate the product of the factors in this dtype (result keeps it).
 
         """
+        if dtype is not None and (not isinstance(dtype, torch.dtype)
+                                  or not dtype.is_floating_point):
+            raise ValueError(f"dtype must be None or a floating torch.dtype, got {dtype!r}")
         if not self.is_linear:
             raise ValueError(f"activation={self.config.activation!r}: the nonlinear control "
                              "does not collapse to one linear map")

@@ -269,15 +269,19 @@ def periodogram(series: Tensor, step: float = 1.0) -> tuple[Tensor, Tensor]:
     """Periodogram of each channel of a series ``(T, C)``: ``|rfft(x - mean)|^2 / T``.
 
     Returns:
-        ``freqs (T // 2 + 1,)`` in cycles per time unit and power ``(T // 2 + 1, C)``.
+        ``freqs (T // 2 + 1,)`` in cycles per time unit and power ``(T // 2 + 1, C)``
+        (``(T // 2 + 1,)`` for a single series ``(T,)``).
 
     """
-    x = check_matrix("series", series)
-    if x.ndim != 2 or x.shape[0] < 4:
-        raise ValueError(f"series must have shape (T >= 4, C), got {tuple(x.shape)}")
+    single = isinstance(series, Tensor) and series.ndim == 1
+    if not isinstance(series, Tensor) or series.ndim not in (1, 2) or series.shape[0] < 4:
+        shape = tuple(series.shape) if isinstance(series, Tensor) else type(series).__name__
+        raise ValueError(f"series must be a tensor of shape (T >= 4,) or (T >= 4, C), got {shape}")
+    x = check_matrix("series", series.unsqueeze(-1) if single else series)
     d = check_positive("step", step)
     spec = torch.fft.rfft(x - x.mean(dim=0), dim=0)
-    return torch.fft.rfftfreq(x.shape[0], d=d, dtype=x.dtype), spec.abs() ** 2 / x.shape[0]
+    power = spec.abs() ** 2 / x.shape[0]
+    return torch.fft.rfftfreq(x.shape[0], d=d, dtype=x.dtype), power[:, 0] if single else power
 
 
 def dominant_periods(freqs: Tensor, power: Tensor, k: int = 5,
@@ -297,6 +301,8 @@ def dominant_periods(freqs: Tensor, power: Tensor, k: int = 5,
     if not isinstance(freqs, Tensor) or not isinstance(power, Tensor) or freqs.dim() != 1 or \
             tuple(power.shape) != tuple(freqs.shape):
         raise ValueError("freqs and power must be 1-D tensors of the same length")
+    if not (_all_finite(freqs) and _all_finite(power)):
+        raise ValueError("freqs and power must be finite (no NaN or inf entries)")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     p = power.detach().double().cpu()
@@ -324,6 +330,8 @@ def top_lags(scores: Tensor, k: int = 5) -> tuple[Tensor, Tensor]:
     """
     if not isinstance(scores, Tensor) or not scores.is_floating_point() or scores.dim() < 1:
         raise ValueError("scores must be a floating tensor (..., L)")
+    if not _all_finite(scores):
+        raise ValueError("scores must be finite (no NaN or inf entries)")
     n = scores.shape[-1]
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
         raise ValueError(f"k must be an integer in [1, {n}], got {k!r}")
