@@ -82,6 +82,12 @@ class TuneConfig:
     max_retry: int = 2
     output_dir: str = ""
 
+    def __post_init__(self) -> None:
+        # The same defaults as from_dict, so a TuneConfig built directly is as complete and
+        # as validated as one read from YAML (a bad value fails here, not in trial 1).
+        self.data = {"dataset": "ETTh1", "lookback": 336, "horizon": 96, **self.data}
+        self.validate()
+
     @property
     def storage_url(self) -> str:
         """The storage URL, defaulting to an SQLite file in ``output_dir``."""
@@ -136,8 +142,7 @@ class TuneConfig:
             heartbeat_interval=study.get("heartbeat_interval", 30),
             grace_period=study.get("grace_period"), max_retry=study.get("max_retry", 2),
             output_dir=str(raw.get("output_dir") or Path("outputs") / "tune" / name))
-        cfg.validate()
-        return cfg
+        return cfg  # validated by __post_init__
 
     def validate(self) -> None:
         """Check the budget and study settings (the space validated itself).
@@ -146,6 +151,12 @@ class TuneConfig:
             ValueError: on the first invalid value.
 
         """
+        if not isinstance(self.study_name, str) or not self.study_name:
+            raise ValueError(f"study_name must be a non-empty string, got {self.study_name!r}")
+        for name in ("sampler", "pruner"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"study.{name} must be a mapping with a 'name', "
+                                 f"got {getattr(self, name)!r}")
         if isinstance(self.n_trials, bool) or not isinstance(self.n_trials, int) or \
                 self.n_trials < 1:
             raise ValueError(f"n_trials must be an integer >= 1, got {self.n_trials!r}")
@@ -173,12 +184,12 @@ class TuneConfig:
             value = self.data[key]
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"data.{key} must be an integer >= 1, got {value!r}")
-        if self.sampler["name"] not in ("tpe", "random"):
+        if self.sampler.get("name") not in ("tpe", "random"):
             raise ValueError(f"study.sampler.name must be 'tpe' or 'random', "
-                             f"got {self.sampler['name']!r}")
-        if self.pruner["name"] not in ("median", "hyperband", "none"):
+                             f"got {self.sampler.get('name')!r}")
+        if self.pruner.get("name") not in ("median", "hyperband", "none"):
             raise ValueError(f"study.pruner.name must be 'median', 'hyperband' or 'none', "
-                             f"got {self.pruner['name']!r}")
+                             f"got {self.pruner.get('name')!r}")
 
 
 def _keys(where: str, mapping: Any, allowed: set[str]) -> None:

@@ -47,6 +47,11 @@ def fit_config(cfg: TuneConfig, params: dict[str, Any], out_dir: str | Path) -> 
             "data": {**data_section, **data}, "artifacts_dir": str(out)}
 
 
+def _check_study(study: object) -> None:
+    if not isinstance(study, optuna.Study):
+        raise ValueError(f"study must be an optuna.Study, got {type(study).__name__}")
+
+
 def export_best(study: optuna.Study, cfg: TuneConfig, out_dir: str | Path | None = None) -> Path:
     """Write the best trial's config (and ``trials.csv``) to ``out_dir`` (default output_dir).
 
@@ -57,6 +62,9 @@ def export_best(study: optuna.Study, cfg: TuneConfig, out_dir: str | Path | None
         ValueError: the study has no complete trial yet.
 
     """
+    _check_study(study)
+    if not isinstance(cfg, TuneConfig):
+        raise ValueError(f"cfg must be a TuneConfig, got {type(cfg).__name__}")
     out = Path(out_dir or cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -92,6 +100,7 @@ def write_plots(study: optuna.Study, out_dir: str | Path) -> list[Path]:
         The written files.
 
     """
+    _check_study(study)
     try:
         import matplotlib
 

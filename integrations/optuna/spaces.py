@@ -49,8 +49,13 @@ class Param:
     def __post_init__(self) -> None:
         object.__setattr__(self, "choices", tuple(self.choices))
         if self.when is not None:
+            if not (isinstance(self.when, (tuple, list)) and len(self.when) == 2
+                    and isinstance(self.when[0], str)
+                    and isinstance(self.when[1], (tuple, list)) and self.when[1]):
+                raise ValueError(f"when must be None or (parameter name, non-empty tuple of "
+                                 f"values), got {self.when!r}")
             name, values = self.when
-            object.__setattr__(self, "when", (str(name), tuple(values)))
+            object.__setattr__(self, "when", (name, tuple(values)))
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "categorical":

@@ -56,6 +56,13 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     """
     if not isinstance(url, str) or not url:
         raise StorageError(f"storage must be a non-empty URL string, got {url!r}")
+    _check_int("heartbeat_interval", heartbeat_interval, 1, optional=True)
+    _check_int("max_retry", max_retry, 0)
+    _check_int("connect_timeout", connect_timeout, 1)
+    if grace_period is not None:
+        if heartbeat_interval is None:
+            raise StorageError("grace_period needs a heartbeat_interval (heartbeats are off)")
+        _check_int("grace_period", grace_period, heartbeat_interval + 1)
     if url.startswith(JOURNAL):
         return _journal(url[len(JOURNAL):])
     if "://" not in url:
@@ -94,6 +101,14 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
     except Exception as err:  # sqlalchemy.exc.* and driver errors: say where, not a traceback
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise StorageError(f"cannot open storage {shown}: {reason}") from None
+
+
+def _check_int(name: str, value: object, low: int, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        allowed = f"{'None or ' if optional else ''}an integer >= {low}"
+        raise StorageError(f"{name} must be {allowed}, got {value!r}")
 
 
 # Messages of the schema-creation race between workers opening a fresh database together: the

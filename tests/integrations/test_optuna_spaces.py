@@ -18,6 +18,8 @@ from lightning_dln.integrations.optuna.registry import dln_space, model_spec  # 
     ({"kind": "int", "low": 1.5, "high": 3}, "integer ends"),
     ({"kind": "bool"}, "kind must be one of"),
     ({"kind": "categorical", "choices": [[1, 2]]}, "choices must be"),
+    ({"kind": "int", "low": 1, "high": 3, "when": ("factor",)}, "when must be None or"),
+    ({"kind": "int", "low": 1, "high": 3, "when": ("factor", ())}, "non-empty tuple"),
 ])
 def test_param_rejects_bad_ranges(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -102,6 +104,16 @@ def test_config_errors():
         TuneConfig.from_dict({**base, "space": {"x": {"low": 3, "high": -3}}})
     with pytest.raises(ValueError, match="pruner.name"):
         TuneConfig.from_dict({**base, "study": {"pruner": {"name": "sometimes"}}})
+    with pytest.raises(ValueError, match="sampler.name"):
+        TuneConfig.from_dict({**base, "study": {"sampler": {"n_startup_trials": 3,
+                                                            "name": "grid"}}})
+    direct = TuneConfig.from_dict(base)
+    for field, value, match in [("n_trials", 0, "n_trials"), ("study_name", "", "study_name"),
+                                ("heartbeat_interval", 0, "heartbeat_interval"),
+                                ("max_retry", -1, "max_retry"), ("pruner", "median", "mapping")]:
+        with pytest.raises(ValueError, match=match):  # the constructor validates as from_dict
+            TuneConfig(**{**vars(direct), field: value})
+    assert TuneConfig(**{**vars(direct), "data": {}}).data["lookback"] == 336
     quick = {"study": {"n_trials": 2}, "trainer": {"max_epochs": 1}}
     quick = TuneConfig.from_dict({**base, "trainer": {"max_epochs": 5}, "quick": quick},
                                  quick=True)
@@ -123,3 +135,17 @@ def test_public_names_resolve():
 
     for name in tune.__all__:
         assert getattr(tune, name) is not None
+
+
+def test_export_and_plots_need_a_study_and_a_config(tmp_path):
+    from lightning_dln.integrations.optuna import export_best, write_plots
+
+    cfg = TuneConfig.from_dict({"model": "toy", "output_dir": str(tmp_path)})
+    with pytest.raises(ValueError, match="study must be an optuna.Study, got str"):
+        export_best("etth1_dln", cfg)
+    with pytest.raises(ValueError, match="study must be an optuna.Study"):
+        write_plots("etth1_dln", tmp_path)
+    study = optuna.create_study()
+    with pytest.raises(ValueError, match="cfg must be a TuneConfig, got NoneType"):
+        export_best(study, None)
+    assert not list(tmp_path.iterdir())  # nothing written before the checks

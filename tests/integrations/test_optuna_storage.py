@@ -67,3 +67,16 @@ def test_other_errors_are_not_retried(monkeypatch):
     with pytest.raises(storage_mod.StorageError, match="password authentication failed"):
         storage_mod.make_storage("postgresql+psycopg://u:p@127.0.0.1:1/db")
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"heartbeat_interval": 0}, "heartbeat_interval must be None or an integer >= 1"),
+    ({"max_retry": -1}, "max_retry must be an integer >= 0"),
+    ({"connect_timeout": 0}, "connect_timeout must be an integer >= 1"),
+    ({"heartbeat_interval": 10, "grace_period": 10}, "grace_period must be an integer >= 11"),
+    ({"grace_period": 60}, "grace_period needs a heartbeat_interval"),
+])
+def test_bad_heartbeat_and_timeout_settings_are_value_errors(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        storage_mod.make_storage(f"sqlite:///{tmp_path}/s.db", **kwargs)
+    assert not (tmp_path / "s.db").exists()  # nothing is created before the check
