@@ -96,6 +96,10 @@ class DeepLinearModel(MixedCovariatesTorchModel):
     ) -> None:
         params = self.model_params
         config = DLNConfig(**{name: params[name] for name in DLN_ARGS})  # raises ValueError
+        for name, value in (("input_chunk_length", input_chunk_length),
+                            ("output_chunk_length", output_chunk_length)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if max(config.scales) > input_chunk_length:
             raise ValueError(f"every scale must be <= input_chunk_length={input_chunk_length}, "
                              f"got scales={config.scales}")

@@ -61,6 +61,8 @@ def test_load_from_checkpoint_identical_predictions(tmp_path):
     (dict(channel_depth=0), "channel_depth"), (dict(instance_norm="batch"), "instance_norm"),
     (dict(affine_norm=True, instance_norm="last"), "affine_norm"),
     (dict(parametrization="flow"), "flow"), (dict(parametrization="magic"), "parametrization"),
+    (dict(input_chunk_length=0), "input_chunk_length must be an integer >= 1"),
+    (dict(output_chunk_length=2.0), "output_chunk_length must be an integer >= 1"),
 ])
 def test_nonsense_dln_arguments_raise_at_construction(tmp_path, kwargs, field):
     with pytest.raises(ValueError, match=field):
