@@ -24,6 +24,8 @@ def _matrix(name: str, x: object, ndim: int) -> Tensor:
     if not isinstance(x, Tensor) or x.dim() != ndim or 0 in x.shape:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"{name} must be a non-empty {ndim}-D tensor, got {got}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite (no NaN or inf entries)")
     return x.detach().cpu().double()
 
 
@@ -107,11 +109,11 @@ def plot_spectra(spectra: Mapping[str, Tensor], ranks: Mapping[str, float] | Non
     """
     if not isinstance(spectra, Mapping) or not spectra:
         raise ValueError("spectra must be a non-empty mapping label -> singular values")
+    checked = {label: _matrix(f"spectra[{label!r}]", s, 1) for label, s in spectra.items()}
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(spectra), figsize=(3.2 * len(spectra) + 1, 3.2),
                              squeeze=False, sharey=True)
-    for ax, (label, s) in zip(axes[0], spectra.items(), strict=True):
-        s = _matrix(f"spectra[{label!r}]", s, 1)
+    for ax, (label, s) in zip(axes[0], checked.items(), strict=True):
         ax.semilogy(torch.arange(1, len(s) + 1), s.clamp_min(1e-12), marker=".", ms=3, lw=0.8)
         rank = f", erank {ranks[label]:.1f}" if ranks and label in ranks else ""
         ax.set_title(f"{label}{rank}", fontsize=9)

@@ -37,9 +37,22 @@ def plot_forecast(x: Tensor, y: Tensor | None, pred: Tensor, channel: int = 0,
         title: figure title.
 
     """
-    if x.dim() != 2 or not 0 <= channel < x.shape[1]:
+    _check_finite("x", x, dims=(2,))
+    _check_finite("pred", pred, dims=(2, 3))
+    if isinstance(channel, bool) or not isinstance(channel, int) or \
+            not 0 <= channel < x.shape[1]:
         raise ValueError(f"channel must be in [0, {x.shape[-1]}) for x of shape "
-                         f"{tuple(x.shape)}, got {channel}")
+                         f"{tuple(x.shape)}, got {channel!r}")
+    if pred.shape[1] != x.shape[1]:
+        raise ValueError(f"pred must have x's {x.shape[1]} channels, got shape {tuple(pred.shape)}")
+    if y is not None:
+        _check_finite("y", y, dims=(2,))
+        if tuple(y.shape) != tuple(pred.shape[:2]):
+            raise ValueError(f"y must have shape (H, C) = {tuple(pred.shape[:2])} like pred, "
+                             f"got {tuple(y.shape)}")
+    if quantiles is not None and (pred.dim() != 3 or len(quantiles) != pred.shape[-1]):
+        raise ValueError(f"quantiles must name the {pred.shape[-1] if pred.dim() == 3 else 0} "
+                         f"levels of pred's last axis (pred {tuple(pred.shape)}), got {quantiles}")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.2))
     lookback, horizon = x.shape[0], pred.shape[0]
@@ -67,11 +80,30 @@ def plot_forecast(x: Tensor, y: Tensor | None, pred: Tensor, channel: int = 0,
     return fig
 
 
+def _check_finite(name: str, x: object, dims: tuple[int, ...]) -> None:
+    if not isinstance(x, Tensor) or x.dim() not in dims:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a tensor with {' or '.join(map(str, dims))} dims, "
+                         f"got {shape}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite (no NaN or inf entries)")
+
+
+def _check_history(history: object, keys: tuple[str, ...]) -> None:
+    """Check that ``history`` is a non-empty list of ``TheoryDiagnostics`` records with ``keys``."""
+    if not isinstance(history, Sequence) or isinstance(history, str) or not history:
+        raise ValueError("history is empty: record some steps with TheoryDiagnostics first")
+    for i, record in enumerate(history):
+        missing = [k for k in keys if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise ValueError(f"history[{i}] must be a TheoryDiagnostics record with keys "
+                             f"{list(keys)}; missing {missing}")
+
+
 def _records(history: Sequence[dict[str, Any]], tag: str | None) -> tuple[str, list[dict]]:
     """Return the tag and the records of one map of a ``TheoryDiagnostics`` history."""
+    _check_history(history, ("step", "tag", "singular_values", "effective_rank"))
     tags = list(dict.fromkeys(r["tag"] for r in history))
-    if not tags:
-        raise ValueError("history is empty: record some steps with TheoryDiagnostics first")
     tag = tags[0] if tag is None else tag
     if tag not in tags:
         raise ValueError(f"tag must be one of {tags}, got {tag!r}")
@@ -91,6 +123,8 @@ def plot_spectrum_trajectory(history: Sequence[dict[str, Any]], tag: str | None 
 
     """
     tag, recs = _records(history, tag)
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be None or an integer >= 1, got {top_k!r}")
     plt = _pyplot()
     steps = [r["step"] for r in recs]
     spectra = torch.tensor([r["singular_values"] for r in recs], dtype=torch.float64)  # (T, k)
@@ -122,8 +156,7 @@ def plot_balancedness(history: Sequence[dict[str, Any]], title: str | None = Non
         title: figure title.
 
     """
-    if not history:
-        raise ValueError("history is empty: record some steps with TheoryDiagnostics first")
+    _check_history(history, ("step", "tag", "balancedness"))
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     floor = 1e-17
@@ -152,8 +185,16 @@ def plot_flow_vs_explicit(runs: dict[Any, dict[str, Sequence[float]]],
         title: figure title.
 
     """
-    if not runs:
+    if not isinstance(runs, dict) or not runs:
         raise ValueError("runs must hold at least one depth")
+    for depth, run in runs.items():
+        curves = ("explicit_loss", "flow_loss", "distance")
+        if not isinstance(run, dict) or any(k not in run for k in curves):
+            raise ValueError(f"runs[{depth!r}] must be a mapping with keys {list(curves)}")
+        n = len(run["flow_loss"]) if steps is None else len(steps)
+        if any(len(run[k]) != n for k in curves):
+            raise ValueError(f"runs[{depth!r}]: every curve must have {n} points (one per step), "
+                             f"got {[len(run[k]) for k in curves]}")
     plt = _pyplot()
     fig, (ax_l, ax_d) = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (depth, run) in enumerate(runs.items()):

@@ -198,6 +198,18 @@ def test_periodogram_of_one_series_is_its_single_channel():
     assert torch.equal(f1, f2) and p1.shape == (26,) and torch.allclose(p1, p2[:, 0])
 
 
+def test_interpretation_plots_reject_non_finite_input():
+    from lightning_dln.interpret_plots import plot_attribution, plot_lag_horizon, plot_spectra
+
+    nan = torch.tensor([1.0, float("nan")])
+    with pytest.raises(ValueError, match=r"spectra\['deep'\] must be finite"):
+        plot_spectra({"shallow": torch.ones(2), "deep": nan})
+    with pytest.raises(ValueError, match="contributions must be finite"):
+        plot_attribution(nan, torch.ones(2))
+    with pytest.raises(ValueError, match="weights must be finite"):
+        plot_lag_horizon(torch.full((2, 3), float("inf")))
+
+
 def test_explain_helpers_bad_inputs(tmp_path):
     from lightning_dln.explain import (
         explain_windows,

@@ -6,6 +6,8 @@ our tests, so that ``check_estimator(DeepLinear)`` needs neither the network nor
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -25,8 +27,11 @@ def synthetic_panel(n_series: int = 6, length: int = 48, seed: int = 0) -> pd.Da
         the categorical ``colour`` (static, for bad-input tests).
 
     """
-    if n_series < 1 or length < 2:
-        raise ValueError(f"need n_series >= 1 and length >= 2, got {n_series}, {length}")
+    if any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
+           for v in (n_series, length, seed)) \
+            or n_series < 1 or length < 2:
+        raise ValueError(f"need integers n_series >= 1, length >= 2 and seed, got "
+                         f"{n_series!r}, {length!r}, {seed!r}")
     rng = np.random.default_rng(seed)
     frames = []
     t = np.arange(length)

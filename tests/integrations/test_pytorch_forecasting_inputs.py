@@ -130,3 +130,10 @@ def test_missing_pytorch_forecasting_gives_an_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "pytorch_forecasting", None)
     with pytest.raises(ImportError, match=r'pip install "lightning-dln\[pytorch-forecasting\]"'):
         importlib.import_module("lightning_dln.integrations.pytorch_forecasting")
+
+
+@pytest.mark.parametrize("kwargs", [{"n_series": 0}, {"length": 1}, {"n_series": 2.5},
+                                    {"length": True}, {"seed": "0"}])
+def test_synthetic_panel_bad_sizes_are_value_errors(kwargs):
+    with pytest.raises(ValueError, match="need integers n_series >= 1, length >= 2 and seed"):
+        synthetic_panel(**kwargs)
