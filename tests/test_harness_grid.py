@@ -64,6 +64,25 @@ def test_cells_filter_by_model_dataset_horizon_seed_and_reject_unknown_names(tmp
             cells(loaded, **kwargs)
 
 
+def test_bad_grid_path_or_filter_fails_before_any_output(tmp_path):
+    import subprocess
+    import sys
+
+    with pytest.raises(ValueError, match="is not a file"):
+        load_grid(tmp_path / "missing.yaml")
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"models=\['nope'\]"):
+        main(["--grid", str(path), "--out", str(out), "--models", "nope", "--no-progress"])
+    assert not out.exists()  # nothing created for a run that cannot start
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.harness", "--grid",
+                           str(tmp_path / "missing.yaml")], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("is not a file (see benchmarks/grids/*.yaml)")
+
+
 def test_budget_precedence_most_specific_wins(tmp_path):
     own = dict(TINY["models"][1], name="own", budget={"max_epochs": 4, "patience": 7})
     both = dict(own, name="both", budget_by_dataset={"ETTh1": {"max_epochs": 5}})

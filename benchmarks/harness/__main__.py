@@ -80,4 +80,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as err:  # a bad grid, filter or data path: one line, no traceback
+        raise SystemExit(f"python -m benchmarks.harness: error: {err}") from None

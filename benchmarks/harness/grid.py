@@ -73,6 +73,8 @@ def load_grid(path: str | os.PathLike[str], _loading: tuple[Path, ...] = ()) -> 
     path = Path(path).resolve()
     if path in _loading:
         raise ValueError(f"{path}: 'extends' loops through {[str(p) for p in _loading]}")
+    if not path.is_file():
+        raise ValueError(f"grid {str(path)!r} is not a file (see benchmarks/grids/*.yaml)")
     grid = yaml.safe_load(path.read_text())
     if not isinstance(grid, dict):
         raise ValueError(f"{path}: a grid must be a YAML mapping, got {type(grid).__name__}")
@@ -304,11 +306,12 @@ def run_grid(grid: dict[str, Any], out: Path, data_dir: str | None = None,
 
     ``after_cell(csv_path)`` is called after every appended row (e.g. to refresh the tables).
     """
+    selected = cells(grid, models, datasets, horizons, seeds)  # bad filters raise here
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "runs.csv"
     done_status = {"ok"} if retry_errors else {"ok", "error", "timeout"}
     done = {tuple(r[k] for k in KEY) for r in read_rows(csv_path) if r["status"] in done_status}
-    todo = [c for c in cells(grid, models, datasets, horizons, seeds) if c.key not in done]
+    todo = [c for c in selected if c.key not in done]
     isolate = grid.get("isolate", False) if isolate is None else isolate
     threads = grid.get("threads")  # torch threads per cell (1 avoids OpenMP stalls under load)
     if threads and not isolate:
